@@ -1,0 +1,120 @@
+"""Model configurations: ``paper`` (the published sizes) and ``lite`` (2-core CPU sized)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from hpm_ros.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of every sub-network; a checkpoint stores this to rebuild the model.
+
+    ``trunk`` lists the Ψ_R convolution widths per stage (3×3, stride 1); a 2×2/2 max-pool
+    separates consecutive stages, so the features have ``input_size / 2**(stages-1)`` cells.
+    """
+
+    name: str
+    input_size: int
+    trunk: tuple
+    head_hidden: int
+    transformer_channels: int
+    transformer_fc: int
+    lstm_hidden: int
+    lstm_layers: int
+    regression_hidden: int
+    projection_hidden: int
+    num_joints: int = 17
+    joint_dropout: float = 0.3
+    softargmax_beta: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, 'trunk', tuple(tuple(int(c) for c in s) for s in self.trunk))
+        if self.input_size % self.stride != 0:
+            raise ConfigError(
+                f'input_size {self.input_size} must be a multiple of the trunk stride {self.stride}')
+        if transformer_output_cells(self.feature_size) < 1:
+            raise ConfigError(
+                f'feature maps of {self.feature_size} cells are too small for Ψ_T '
+                '(two 5×5/2 convolutions each followed by a 2×2 max-pool)')
+        if not 0.0 <= self.joint_dropout < 1.0:
+            raise ConfigError(f'joint_dropout must be in [0, 1), got {self.joint_dropout}')
+
+    @property
+    def stride(self) -> int:
+        """Total down-sampling of Ψ_R (8 for the Table 1 trunk)."""
+        return 2 ** (len(self.trunk) - 1)
+
+    @property
+    def feature_size(self) -> int:
+        """Side F of the square 2D pose-aware feature maps f2d."""
+        return self.input_size // self.stride
+
+    @property
+    def feature_channels(self) -> int:
+        """Channels C of f2d (the last trunk convolution)."""
+        return self.trunk[-1][-1]
+
+    def to_dict(self) -> dict:
+        """Plain-data form for checkpoints and YAML."""
+        data = asdict(self)
+        data['trunk'] = [list(stage) for stage in self.trunk]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'ModelConfig':
+        """Build from plain data; unknown or missing keys raise ConfigError."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f'unknown model config keys: {unknown}')
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ConfigError(f'incomplete model config: {error}') from error
+
+
+def transformer_output_cells(feature_size: int) -> int:
+    """Side of Ψ_T's last pooled map for F×F input: (conv 5×5/2 pad 2, max-pool 2×2/2) twice."""
+    size = feature_size
+    for _ in range(2):
+        size = (size + 2 * 2 - 5) // 2 + 1
+        size //= 2
+    return size
+
+
+PAPER = ModelConfig(
+    name='paper',
+    input_size=368,
+    trunk=((64, 64), (128, 128), (256, 256, 256, 256), (512, 512, 256, 256, 256, 256, 128)),
+    head_hidden=512,
+    transformer_channels=128,
+    transformer_fc=1024,
+    lstm_hidden=1024,
+    lstm_layers=2,
+    regression_hidden=1024,
+    projection_hidden=1024,
+)
+
+LITE = ModelConfig(
+    name='lite',
+    input_size=128,
+    trunk=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128, 64, 64, 64, 64, 32)),
+    head_hidden=128,
+    transformer_channels=64,
+    transformer_fc=256,
+    lstm_hidden=256,
+    lstm_layers=2,
+    regression_hidden=256,
+    projection_hidden=256,
+)
+
+CONFIGS = {'paper': PAPER, 'lite': LITE}
+
+
+def get_config(name: str) -> ModelConfig:
+    """The named built-in configuration ('paper' or 'lite')."""
+    try:
+        return CONFIGS[name]
+    except KeyError as error:
+        raise ConfigError(f'unknown model config {name!r}; choose from {sorted(CONFIGS)}') from error

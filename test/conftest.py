@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny model configs and deterministic seeds."""
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from hpm_ros.model.config import LITE
+
+
+@pytest.fixture(autouse=True)
+def fixed_seeds():
+    """Every test starts from the same random state."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def tiny_config():
+    """A lite-structured config small enough for sub-second tests."""
+    return dataclasses.replace(
+        LITE, name='tiny', input_size=128,
+        trunk=((4, 4), (8, 8), (8, 8, 8, 8), (16, 16, 8, 8, 8, 8, 8)), head_hidden=16,
+        transformer_channels=8, transformer_fc=32, lstm_hidden=32, regression_hidden=32,
+        projection_hidden=32)
