@@ -23,3 +23,7 @@ class BagError(HpmError):
 
 class ConfigError(HpmError, ValueError):
     """A configuration with unknown keys or out-of-range values."""
+
+
+class CalibrationError(HpmError, ValueError):
+    """Camera intrinsics that cannot be used (non-finite, non-positive focal length, bad shape)."""
