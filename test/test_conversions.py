@@ -1,5 +1,6 @@
 """Tests of hpm_ros.ros.conversions: message types only, no node."""
 import array
+import sys
 from types import SimpleNamespace
 
 from builtin_interfaces.msg import Time
@@ -358,3 +359,23 @@ def test_seconds_to_stamp_rejects_out_of_range(seconds):
 
 def test_stamp_to_seconds():
     assert conv.stamp_to_seconds(Time(sec=3, nanosec=250_000_000)) == 3.25
+
+
+def test_cv_bridge_is_used_when_importable(monkeypatch):
+    calls = []
+
+    class FakeBridge:
+        def imgmsg_to_cv2(self, msg, desired_encoding):
+            calls.append((msg.encoding, desired_encoding))
+            return np.zeros((msg.height, msg.width, 3), np.uint8)
+
+    monkeypatch.setitem(sys.modules, 'cv_bridge', SimpleNamespace(CvBridge=FakeBridge))
+    monkeypatch.setattr(conv, '_BRIDGE_STATE', {})
+    rgb = np.full((2, 3, 3), 7, np.uint8)
+    message = conv.rgb_to_image_msg(rgb, Header(), encoding='bgr8')
+    assert conv.image_msg_to_rgb(message).shape == (2, 3, 3)
+    assert calls == [('bgr8', 'rgb8')]
+    message.data = message.data[:-1]
+    with pytest.raises(ImageEncodingError, match='truncated'):
+        conv.image_msg_to_rgb(message)
+    assert len(calls) == 1, 'validated before cv_bridge sees it'

@@ -102,9 +102,26 @@ def _reorder(pixels: np.ndarray, order: Tuple[int, int, int]) -> np.ndarray:
     return out
 
 
+_BRIDGE_STATE = {}
+
+
+def cv_bridge_converter():
+    """The one module-wide ``cv_bridge.CvBridge`` when cv_bridge is importable, else None."""
+    if 'bridge' not in _BRIDGE_STATE:
+        try:
+            from cv_bridge import CvBridge
+        except ImportError:
+            _BRIDGE_STATE['bridge'] = None
+        else:
+            _BRIDGE_STATE['bridge'] = CvBridge()
+    return _BRIDGE_STATE['bridge']
+
+
 def image_msg_to_rgb(msg, copy: bool = False) -> np.ndarray:
     """Decode a sensor_msgs/Image into ``[H, W, 3] uint8`` RGB, C-contiguous.
 
+    The message is validated here; 8-bit encodings are then converted by cv_bridge when it is
+    importable (a ROS install), else by the exact numpy conversion of this module.
     Honours ``step`` (padded rows) and, for mono16, ``is_bigendian``. With ``copy=False`` an
     unpadded rgb8 message is returned as a view of ``msg.data`` (no copy; writing to it writes
     into the message). ImageEncodingError for an unsupported encoding, zero size,
@@ -135,6 +152,9 @@ def image_msg_to_rgb(msg, copy: bool = False) -> np.ndarray:
         wide += 128
         wide //= 257
         pixels = wide.astype(np.uint8)[..., None]
+    elif isinstance(msg, Image) and cv_bridge_converter() is not None:
+        return np.ascontiguousarray(
+            cv_bridge_converter().imgmsg_to_cv2(msg, desired_encoding='rgb8'))
     else:
         pixels = np.ndarray((height, width, channels), dtype=np.uint8, buffer=data,
                             strides=(step, channels, 1))
