@@ -67,4 +67,4 @@ def crop_image(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     cropped = Image.fromarray(image).transform(
         (size, size), Image.Transform.EXTENT, extent, resample=Image.Resampling.BILINEAR,
         fillcolor=(0, 0, 0))
-    return np.asarray(cropped)
+    return np.array(cropped)

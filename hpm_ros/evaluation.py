@@ -1,0 +1,168 @@
+"""Evaluation on clips with 3D ground truth: Table 2 style per-action errors and the Table 5
+ablations (without correction at test, without correction at train and test, single frame,
+2D ground truth as the correction target)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hpm_ros.correction import CorrectionConfig, Corrector
+from hpm_ros.data.clips import ClipBank
+from hpm_ros.geometry import root_relative
+from hpm_ros.metrics import format_table, mpjpe, p_mpjpe, per_action_table
+from hpm_ros.model.machine import PoseMachine
+
+VARIANTS = {
+    'full': 'Ours (with correction)',
+    'no_correction_test': 'w/o self-correction at test',
+    'no_correction_train_test': 'w/o self-correction at train and test (Ψ_T output)',
+    'single_frame': 'single frame (no temporal state)',
+    'gt2d_correction': 'with 2D ground truth as correction target',
+}
+
+
+@dataclass
+class Evaluation:
+    """Per-frame errors of every variant: mpjpe[variant] and p_mpjpe[variant] are [N·T] mm;
+    actions [N·T] str; correction_applied [N·T] bool of the 'full' variant."""
+
+    mpjpe: dict
+    p_mpjpe: dict
+    actions: np.ndarray
+    correction_applied: np.ndarray
+
+    def tables(self, metric: str) -> dict:
+        """Variant label -> ActionTable of ``metric`` ('mpjpe' or 'p_mpjpe')."""
+        errors = getattr(self, metric)
+        return {VARIANTS[name]: per_action_table(values, self.actions)
+                for name, values in errors.items()}
+
+
+def _denormalised(machine: PoseMachine, pose: torch.Tensor) -> np.ndarray:
+    return machine.denormalise_3d(pose).detach().cpu().numpy()
+
+
+@torch.no_grad()
+def _stream(machine: PoseMachine, images: torch.Tensor, temporal: bool) -> list:
+    """Per frame outputs of clips [B, T, 3, S, S], state carried (or reset every frame)."""
+    state, outputs = None, []
+    for t in range(images.shape[1]):
+        output, state = machine.step(images[:, t], state if temporal else None)
+        outputs.append(output)
+    return outputs
+
+
+def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionConfig,
+                  variants=tuple(VARIANTS), batch_clips: int = 32,
+                  progress: bool = True) -> Evaluation:
+    """Run every variant over every frame of ``bank`` (clips streamed causally, state
+    carried from the first frame of each clip) and measure MPJPE / P-MPJPE against its 3D."""
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise ValueError(f'unknown evaluation variants {unknown}; choose from {list(VARIANTS)}')
+    machine = machine.eval()
+    corrector = Corrector(machine, correction)
+    no_correction = Corrector(machine, CorrectionConfig.from_preset('off'))
+    predictions = {name: [] for name in variants}
+    applied = []
+    clips = bank.indices(only_3d=True)
+    for begin in tqdm(range(0, len(clips), batch_clips), desc='evaluate', disable=not progress):
+        indices = clips[begin:begin + batch_clips]
+        batch = bank.batch(indices, machine.normalise_3d, torch.device('cpu'))
+        temporal = _stream(machine, batch['images'], temporal=True)
+        single = _stream(machine, batch['images'], temporal=False) \
+            if 'single_frame' in variants else None
+        per_frame = {name: [] for name in variants}
+        for t, output in enumerate(temporal):
+            full = corrector.correct(output.pose3d, output.pose2d)
+            applied.append(full.applied.cpu().numpy())
+            results = {
+                'full': full.pose3d_mm,
+                'no_correction_test': lambda: no_correction.correct(
+                    output.pose3d, output.pose2d).pose3d_mm,
+                'no_correction_train_test': lambda: machine.denormalise_3d(output.pose3d),
+                'single_frame': lambda: corrector.correct(
+                    single[t].pose3d, single[t].pose2d).pose3d_mm,
+                'gt2d_correction': lambda: corrector.correct(
+                    output.pose3d, batch['pose2d'][:, t]).pose3d_mm,
+            }
+            for name in variants:
+                value = results[name]
+                per_frame[name].append((value if torch.is_tensor(value) else value()).cpu())
+        for name in variants:
+            predictions[name].append(torch.stack(per_frame[name], dim=1).numpy())
+    truth = bank.pose3d[clips].reshape(-1, *bank.pose3d.shape[2:])
+    actions = np.repeat(np.asarray(bank.actions)[clips], bank.pose3d.shape[1])
+    errors, aligned = {}, {}
+    for name in variants:
+        predicted = root_relative(np.concatenate(predictions[name]).reshape(truth.shape))
+        errors[name] = mpjpe(predicted, truth)
+        aligned[name] = p_mpjpe(predicted, truth)
+    applied_frames = np.stack(applied, axis=1).reshape(-1) if applied else np.zeros(0, bool)
+    return Evaluation(errors, aligned, actions, applied_frames)
+
+
+def write_report(evaluation: Evaluation, folder: Path, title: str, notes: str = '') -> Path:
+    """``report.md`` with MPJPE and P-MPJPE tables and ``per_action_mpjpe.png``; returns the
+    report path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    mpjpe_tables = evaluation.tables('mpjpe')
+    lines = [f'# {title}', '', notes, '',
+             f'Frames: {len(evaluation.actions)}; correction applied on '
+             f'{evaluation.correction_applied.mean() * 100:.1f} % of frames (full variant).', '',
+             '## MPJPE (mm)', '', format_table(mpjpe_tables),
+             '## P-MPJPE (mm)', '', format_table(evaluation.tables('p_mpjpe')),
+             '![per-action MPJPE](per_action_mpjpe.png)', '']
+    plot_per_action(mpjpe_tables, folder / 'per_action_mpjpe.png')
+    report = folder / 'report.md'
+    report.write_text('\n'.join(lines))
+    return report
+
+
+def plot_per_action(tables: dict, png_path: Path) -> Path:
+    """Grouped bar chart: one group per action (plus Avg), one bar per variant."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    from matplotlib import pyplot
+
+    actions = list(dict.fromkeys(a for table in tables.values() for a in table.actions))
+    labels = actions + ['Avg']
+    width = 0.8 / max(len(tables), 1)
+    figure, axis = pyplot.subplots(figsize=(max(6.0, 1.2 * len(labels)), 4.0))
+    for index, (name, table) in enumerate(tables.items()):
+        values = dict(zip(table.actions, table.means))
+        heights = [values.get(a, np.nan) for a in actions] + [table.average]
+        positions = np.arange(len(labels)) + (index - (len(tables) - 1) / 2) * width
+        axis.bar(positions, heights, width, label=name)
+    axis.set_xticks(np.arange(len(labels)), labels, rotation=30, ha='right')
+    axis.set_ylabel('MPJPE (mm)')
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=110)
+    pyplot.close(figure)
+    return Path(png_path)
+
+
+def run_evaluation(model_path: str, clips: int, clip_length: int, seed: int, correction: str,
+                   output: str) -> Path:
+    """`hpm evaluate`: render ``clips`` held-out clips (test seeds, held-out mocap trials),
+    evaluate every variant and write the report; returns the report path."""
+    from hpm_ros.checkpoint import load_checkpoint
+    from hpm_ros.data.mocap_check import find_mocap_root
+    from hpm_ros.data.synthetic_bank import build_bank
+    from hpm_ros.resources import default_model_path
+
+    machine, info = load_checkpoint(model_path or default_model_path())
+    bank = build_bank(clips, clip_length, machine.config.input_size, seed=seed, split='test',
+                      mocap_dir=find_mocap_root())
+    evaluation = evaluate_bank(machine, bank, CorrectionConfig.from_preset(correction))
+    notes = (f'Model `{info.path.name}` (sha256 {info.sha256[:12]}), config '
+             f'`{info.config.name}`; {clips} held-out synthetic clips of {clip_length} frames '
+             f'(test seeds, held-out CMU trials), correction preset `{correction}`.')
+    return write_report(evaluation, Path(output), 'hpm evaluate', notes)
