@@ -33,11 +33,13 @@ def run_training(config: TrainConfig, resume: bool = False, workers: int = 2) ->
     return train(config, bank, resume=resume)
 
 
-def main(config_path: str, resume: bool, output_dir: str = None) -> Path:
+def main(config_path: str, resume: bool, output_dir: str = None, threads: int = None) -> Path:
     """Entry point of `hpm train`."""
     config = load_train_config(config_path)
     if output_dir:
         config.output_dir = output_dir
+    if threads:
+        config.threads = threads
     final = run_training(config, resume=resume)
     print(f'final checkpoint: {final}')
     return final
