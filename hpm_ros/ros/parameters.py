@@ -1,0 +1,99 @@
+"""The node's parameters as data: names, defaults, descriptions, ranges, which may change live.
+
+``config/pose.yaml`` lists every one of them; ``test/test_launch.py`` checks that it does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpm_ros.pipeline import PipelineConfig
+from hpm_ros.skeleton import H36M17
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: default value (its type is the parameter's), description, optional
+    numeric range, ``dynamic`` when it may change while the node runs."""
+
+    name: str
+    default: object
+    description: str
+    low: float = None
+    high: float = None
+    dynamic: bool = False
+    read_only: bool = False
+    choices: tuple = ()
+
+
+PARAMETERS = (
+    ParameterSpec('model_path', '', 'checkpoint file; empty = the shipped models/hpm_lite.pt'),
+    ParameterSpec('backend', 'torch', 'inference backend of Ψ_R and Ψ_T',
+                  choices=('torch', 'onnxruntime', 'tensorrt')),
+    ParameterSpec('export_dir', '', 'folder of exported ONNX / TensorRT files; empty = the '
+                  'checkpoint folder'),
+    ParameterSpec('allow_backend_fallback', False,
+                  'use torch when the requested backend is unavailable (else fail at start)'),
+    ParameterSpec('device', 'cpu', 'torch device: cpu or cuda[:N]'),
+    ParameterSpec('threads', 1, 'torch CPU threads (0 = torch default)', 0, 64),
+    ParameterSpec('correction_preset', 'paper', 'self-supervised correction: off, paper or '
+                  'official', dynamic=True, choices=('off', 'paper', 'official')),
+    ParameterSpec('correction_max_steps', -1, 'gradient steps per frame; -1 = the preset\'s',
+                  -1, 100, dynamic=True),
+    ParameterSpec('correction_lr', 0.0, 'correction learning rate; 0 = the preset\'s', 0.0, 10.0,
+                  dynamic=True),
+    ParameterSpec('correction_tau_mm', 0.0, 'discard the correction when the robust joints '
+                  'move more than this (mm); 0 = the preset\'s', 0.0, 1000.0, dynamic=True),
+    ParameterSpec('correction_epsilon_mm', 0.0, 'stop when the robust joints move less than '
+                  'this in a step (mm); 0 = the preset\'s', 0.0, 1000.0, dynamic=True),
+    ParameterSpec('crop_policy', 'auto', 'person crop: auto (roi, else track, else full), roi, '
+                  'track or full', choices=('auto', 'roi', 'track', 'full')),
+    ParameterSpec('crop_margin', 1.25, 'square crop side / person extent', 1.0, 3.0),
+    ParameterSpec('lost_confidence', 0.15, 'mean joint confidence below which the person is '
+                  'lost (state reset, empty output)', 0.0, 1.0),
+    ParameterSpec('joint_confidence', 0.2, 'joint confidence below which a joint is left out '
+                  'of tracking, correction and placement', 0.0, 1.0),
+    ParameterSpec('state_reset_gap_s', 0.5, 'reset the LSTM state after a gap longer than this',
+                  0.01, 60.0),
+    ParameterSpec('nominal_depth_m', 3.0, 'root depth used when intrinsics cannot place it',
+                  0.1, 50.0),
+    ParameterSpec('marker_lifetime_s', 0.3, 'lifetime of the RViz markers (0 = forever)',
+                  0.0, 60.0),
+    ParameterSpec('publish_debug_image', False, 'publish ~/debug_image with the 2D skeleton'),
+    ParameterSpec('diagnostics_period_s', 1.0, 'period of /diagnostics', 0.1, 60.0),
+    ParameterSpec('joint_names', list(H36M17.joint_names), 'order of the joints in ~/pose3d',
+                  read_only=True),
+)
+SPECS = {spec.name: spec for spec in PARAMETERS}
+CORRECTION_KNOBS = {'correction_max_steps': ('max_steps', -1),
+                    'correction_lr': ('lr', 0.0),
+                    'correction_tau_mm': ('tau_mm', 0.0),
+                    'correction_epsilon_mm': ('epsilon_mm', 0.0)}
+
+
+def check_value(name: str, value) -> str:
+    """'' when ``value`` is acceptable for parameter ``name``, else the reason."""
+    spec = SPECS[name]
+    if spec.choices and value not in spec.choices:
+        return f'{name} must be one of {spec.choices}, got {value!r}'
+    if spec.low is not None and not spec.low <= value <= spec.high:
+        return f'{name} must be in [{spec.low}, {spec.high}], got {value}'
+    return ''
+
+
+def correction_overrides(values: dict) -> dict:
+    """CorrectionConfig overrides from the correction_* parameters (unset ones left out)."""
+    return {knob: (int(values[name]) if knob == 'max_steps' else float(values[name]))
+            for name, (knob, unset) in CORRECTION_KNOBS.items() if values[name] != unset}
+
+
+def pipeline_config(values: dict, default_model: str) -> PipelineConfig:
+    """The pipeline settings from the node's parameter values."""
+    return PipelineConfig(
+        model_path=values['model_path'] or default_model, backend=values['backend'],
+        export_dir=values['export_dir'], device=values['device'], threads=values['threads'],
+        allow_backend_fallback=values['allow_backend_fallback'],
+        correction_preset=values['correction_preset'],
+        correction_overrides=correction_overrides(values), crop_policy=values['crop_policy'],
+        crop_margin=values['crop_margin'], lost_confidence=values['lost_confidence'],
+        joint_confidence=values['joint_confidence'],
+        state_reset_gap_s=values['state_reset_gap_s'], nominal_depth_m=values['nominal_depth_m'])
