@@ -1,0 +1,164 @@
+"""The `hpm` command: demo, train, evaluate, export, estimate and info."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hpm_ros.errors import HpmError
+
+
+def _add_demo(commands) -> None:
+    parser = commands.add_parser(
+        'demo', help='the node on the shipped model, fed a generated camera stream over DDS')
+    parser.add_argument('--output', default='out/demo', help='results folder')
+    parser.add_argument('--frames', type=int, default=90)
+    parser.add_argument('--rate', type=float, default=15.0, help='camera rate in Hz')
+    parser.add_argument('--seed', type=int, default=7)
+    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--correction', default='paper', help='off, paper or official')
+    parser.add_argument('--domain-id', type=int, default=87,
+                        help='ROS_DOMAIN_ID of the demo graph (discovery stays on localhost)')
+
+
+def _run_demo(args) -> int:
+    from hpm_ros.ros.demo import format_summary, run_demo
+
+    summary = run_demo(args.output, args.frames, args.rate, args.seed, args.model,
+                       args.correction, args.domain_id)
+    print(format_summary(summary))
+    print(f'results in {args.output}/: demo.gif, summary.md, results.json, poses.npz, node.log')
+    return 0 if summary['poses_received'] else 1
+
+
+def _add_train(commands) -> None:
+    parser = commands.add_parser('train', help='train a model (Algorithm 1) on synthetic clips')
+    parser.add_argument('--config', required=True, help='training YAML, e.g. config/train/lite.yaml')
+    parser.add_argument('--resume', action='store_true', help='continue from resume.pt')
+    parser.add_argument('--output-dir', help='override output_dir of the config')
+    parser.add_argument('--threads', type=int, help='torch CPU threads (override the config)')
+
+
+def _run_train(args) -> int:
+    from hpm_ros.training.run import main
+
+    main(args.config, args.resume, args.output_dir, args.threads)
+    return 0
+
+
+def _add_evaluate(commands) -> None:
+    parser = commands.add_parser(
+        'evaluate', help='per-action MPJPE / P-MPJPE and Table 5 ablations on held-out clips')
+    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--clips', type=int, default=200, help='held-out clips to render')
+    parser.add_argument('--clip-length', type=int, default=8)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--correction', default='paper', help='off, paper or official')
+    parser.add_argument('--output', default='out/evaluate', help='report folder')
+
+
+def _run_evaluate(args) -> int:
+    from hpm_ros.evaluation import run_evaluation
+
+    report = run_evaluation(args.model, args.clips, args.clip_length, args.seed,
+                            args.correction, args.output)
+    print(report.read_text())
+    print(f'report: {report}')
+    return 0
+
+
+def _add_export(commands) -> None:
+    parser = commands.add_parser('export', help='export Ψ_R and the Ψ_T step to ONNX / TensorRT')
+    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--output', help='folder (default: beside the checkpoint)')
+    parser.add_argument('--format', default='onnx', help='onnx, tensorrt or onnx,tensorrt')
+    parser.add_argument('--precision', default='fp16', choices=('fp32', 'fp16'))
+    parser.add_argument('--workspace-mb', type=int, default=1024)
+
+
+def _run_export(args) -> int:
+    from pathlib import Path
+
+    from hpm_ros.backends.export import export_main
+    from hpm_ros.resources import default_model_path
+
+    model = Path(args.model) if args.model else default_model_path()
+    output = Path(args.output) if args.output else model.parent
+    for path in export_main(model, output, tuple(args.format.split(',')), args.precision,
+                            args.workspace_mb):
+        print(path)
+    return 0
+
+
+def _add_estimate(commands) -> None:
+    parser = commands.add_parser(
+        'estimate', help='3D poses of a video or image folder, offline, as an npz file')
+    parser.add_argument('--input', required=True, help='video file or folder of images')
+    parser.add_argument('--output', required=True, help='output .npz')
+    parser.add_argument('--intrinsics', type=float, nargs=4, metavar=('FX', 'FY', 'CX', 'CY'),
+                        help='camera intrinsics in pixels (adds joints3d_camera)')
+    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--backend', default='torch', help='torch or onnxruntime')
+    parser.add_argument('--correction', default='paper', help='off, paper or official')
+    parser.add_argument('--fps', type=float, help='frame rate (default: the video\'s, or 30)')
+    parser.add_argument('--render', help='also write a PNG strip of frames with skeletons')
+
+
+def _run_estimate(args) -> int:
+    from hpm_ros.estimate import main
+
+    return main(args)
+
+
+def _add_info(commands) -> None:
+    parser = commands.add_parser('info', help='what a checkpoint holds')
+    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+
+
+def _run_info(args) -> int:
+    from hpm_ros.checkpoint import load_checkpoint
+    from hpm_ros.model.complexity import complexity
+    from hpm_ros.resources import default_model_path
+
+    machine, info = load_checkpoint(args.model or default_model_path())
+    counts = complexity(machine)['total']
+    print(f'checkpoint: {info.path}\nsha256: {info.sha256}\nformat version: '
+          f'{info.format_version}\nconfig: {info.config.to_dict()}\njoint set: {info.joint_set}'
+          f'\nparameters: {counts["params"]:,}\nMACs/frame: {counts["macs"]:,}')
+    for key, value in info.metadata.items():
+        if key != 'training':
+            print(f'{key}: {value}')
+    return 0
+
+
+COMMANDS = {
+    'demo': (_add_demo, _run_demo),
+    'train': (_add_train, _run_train),
+    'evaluate': (_add_evaluate, _run_evaluate),
+    'export': (_add_export, _run_export),
+    'estimate': (_add_estimate, _run_estimate),
+    'info': (_add_info, _run_info),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every `hpm` sub-command."""
+    parser = argparse.ArgumentParser(
+        prog='hpm', description='3D human pose machines with self-supervised correction')
+    commands = parser.add_subparsers(dest='command', required=True)
+    for add, _ in COMMANDS.values():
+        add(commands)
+    return parser
+
+
+def main(argv: list = None) -> int:
+    """Run one `hpm` sub-command; errors of hpm_ros print one line and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args)
+    except (HpmError, FileNotFoundError, ValueError) as error:
+        print(f'hpm {args.command}: error: {error}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
