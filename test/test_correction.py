@@ -10,8 +10,9 @@ import math
 import pytest
 import torch
 
-from hpm_ros.correction import (PRESETS, CorrectionConfig, Corrector, Loss, _backward,
-                                _Disposable, _forward, bone_incidence, correct_per_frame)
+from hpm_ros.correction import (PRESETS, CorrectionConfig, Corrector, Loss, bone_incidence,
+                                correct_per_frame)
+from hpm_ros.correction.batched import _backward, _Disposable, _forward
 from hpm_ros.model import LITE, build_machine
 from hpm_ros.skeleton import ROBUST_JOINTS
 
