@@ -77,9 +77,10 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
         single = _stream(machine, batch['images'], temporal=False) \
             if 'single_frame' in variants else None
         per_frame = {name: [] for name in variants}
+        batch_applied = []
         for t, output in enumerate(temporal):
             full = corrector.correct(output.pose3d, output.pose2d)
-            applied.append(full.applied.cpu().numpy())
+            batch_applied.append(full.applied.cpu().numpy())
             results = {
                 'full': full.pose3d_mm,
                 'no_correction_test': lambda: no_correction.correct(
@@ -93,6 +94,7 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
             for name in variants:
                 value = results[name]
                 per_frame[name].append((value if torch.is_tensor(value) else value()).cpu())
+        applied.append(np.stack(batch_applied, axis=1))
         for name in variants:
             predictions[name].append(torch.stack(per_frame[name], dim=1).numpy())
     truth = bank.pose3d[clips].reshape(-1, *bank.pose3d.shape[2:])
@@ -102,8 +104,7 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
         predicted = root_relative(np.concatenate(predictions[name]).reshape(truth.shape))
         errors[name] = mpjpe(predicted, truth)
         aligned[name] = p_mpjpe(predicted, truth)
-    applied_frames = np.stack(applied, axis=1).reshape(-1) if applied else np.zeros(0, bool)
-    return Evaluation(errors, aligned, actions, applied_frames)
+    return Evaluation(errors, aligned, actions, np.concatenate(applied).reshape(-1))
 
 
 def write_report(evaluation: Evaluation, folder: Path, title: str, notes: str = '') -> Path:

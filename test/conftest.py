@@ -8,6 +8,10 @@ import torch
 
 from hpm_ros.model.config import LITE
 
+# Tiny models, and other processes (ROS nodes) share the 2 cores: one torch thread avoids the
+# oversubscription that makes multi-threaded CPU kernels many times slower.
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def fixed_seeds():
