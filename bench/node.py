@@ -3,7 +3,9 @@
 Usage: python bench/node.py [--frames 200] [--model PATH]
 Overhead = decoding the sensor_msgs/Image (as the node receives it: bgr8 and rgb8,
 deserialised) + building PoseArray and MarkerArray + publishing them on a real rclpy
-publisher with a subscriber in the same graph (localhost discovery, domain 198).
+publisher with a subscriber in the same graph (localhost discovery, domain 198). The optional
+~/debug_image (drawing the 2D skeleton, building and publishing a 640×480 image) is listed on
+its own line, outside the overhead.
 """
 import argparse
 import os
@@ -45,6 +47,7 @@ def main() -> None:
     from visualization_msgs.msg import MarkerArray
 
     from hpm_ros.pipeline import PipelineConfig, PosePipeline
+    from hpm_ros.render import draw_pose_2d
     from hpm_ros.resources import default_model_path
     from hpm_ros.ros.conversions import (image_msg_to_rgb, pose_to_markers, pose_to_pose_array,
                                          rgb_to_image_msg)
@@ -53,12 +56,14 @@ def main() -> None:
     node = rclpy.create_node('hpm_bench_node')
     poses = node.create_publisher(PoseArray, 'pose3d', 10)
     markers = node.create_publisher(MarkerArray, 'markers', 10)
+    debug = node.create_publisher(Image, 'debug_image', 10)
     node.create_subscription(PoseArray, 'pose3d', lambda message: None, 10)
     rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
     header = Header(frame_id='camera_optical_frame')
     messages = {encoding: deserialize_message(serialize_message(
         rgb_to_image_msg(rgb, header, encoding)), Image) for encoding in ('rgb8', 'bgr8')}
     joints = np.random.default_rng(1).normal(0, 0.3, (17, 3)) + (0, 0, 3)
+    keypoints = np.random.default_rng(2).uniform((100, 50), (540, 430), (17, 2))
 
     def publish() -> None:
         poses.publish(pose_to_pose_array(joints, header))
@@ -67,6 +72,9 @@ def main() -> None:
     rows = {f'decode {name} 640×480': median_ms(lambda m=m: image_msg_to_rgb(m), args.frames)
             for name, m in messages.items()}
     rows['build + publish PoseArray, MarkerArray'] = median_ms(publish, args.frames)
+    rows['optional debug_image: draw + build + publish'] = median_ms(
+        lambda: debug.publish(rgb_to_image_msg(draw_pose_2d(rgb, keypoints), header)),
+        args.frames)
     pipeline = PosePipeline(PipelineConfig(
         model_path=str(args.model or default_model_path()), threads=1))
     pipeline_ms = median_ms(lambda: pipeline.process(rgb, 0.0, 'camera'), args.frames // 2)

@@ -8,7 +8,7 @@ DEFAULT_MODEL = 'hpm_lite.pt'
 
 
 def package_share() -> Path:
-    """The package's share folder: ament's (colcon install) or the repository root (venv)."""
+    """Return the package's share folder: ament's (colcon install) or the repository root."""
     try:
         from ament_index_python.packages import (PackageNotFoundError,
                                                  get_package_share_directory)
@@ -21,10 +21,10 @@ def package_share() -> Path:
 
 
 def default_model_path() -> Path:
-    """The shipped default checkpoint, ``models/hpm_lite.pt``."""
+    """Return the shipped default checkpoint, ``models/hpm_lite.pt``."""
     return package_share() / 'models' / DEFAULT_MODEL
 
 
 def config_path(name: str) -> Path:
-    """A file of the package's ``config/`` folder."""
+    """Return the path of ``name`` in the package's ``config/`` folder."""
     return package_share() / 'config' / name

@@ -10,7 +10,7 @@ from launch_ros.actions import Node
 
 
 def generate_launch_description():
-    """The hpm_pose node with its parameters file, remappable inputs and optional RViz."""
+    """Describe the hpm_pose node with its parameters file, remappings and optional RViz."""
     share = get_package_share_directory('hpm_ros')
     arguments = [
         DeclareLaunchArgument('image', default_value='/camera/image_raw',

@@ -22,7 +22,7 @@ def ros_environment(domain_id: int) -> dict:
 
 
 class NodeProcess:
-    """``python -m MODULE --ros-args ARGS`` in its own process; stopped with SIGINT."""
+    """``python -m MODULE --ros-args ARGS`` in its own process; stopped with a signal."""
 
     def __init__(self, module: str, ros_args: list, domain_id: int, log_path) -> None:
         self.log_path = log_path
@@ -32,18 +32,23 @@ class NodeProcess:
             env=ros_environment(domain_id), stdout=self.log, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
-        """True while the process runs."""
+        """Return True while the process runs."""
         return self.process.poll() is None
 
     def output(self) -> str:
-        """What the process printed so far."""
-        self.log.flush()
-        return open(self.log_path).read()
+        """Return what the process printed so far."""
+        if not self.log.closed:
+            self.log.flush()
+        with open(self.log_path) as log:
+            return log.read()
 
-    def stop(self, timeout_s: float = 15.0) -> int:
-        """SIGINT, wait; SIGKILL only when it hangs. Returns the exit code."""
+    def stop(self, timeout_s: float = 15.0, signum: int = signal.SIGINT) -> int:
+        """Send ``signum`` (SIGINT or SIGTERM), wait; SIGKILL only when it hangs.
+
+        Returns the exit code.
+        """
         if self.alive():
-            self.process.send_signal(signal.SIGINT)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
@@ -68,7 +73,7 @@ class Client:
         self.thread.start()
 
     def collect(self, message_type, topic: str, qos=10) -> list:
-        """A list that fills with (receive time, message) of ``topic``."""
+        """Subscribe ``topic``; return a list that fills with (receive time, message)."""
         received = []
 
         def store(message):

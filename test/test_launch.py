@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpm_ros.ros.parameters import PARAMETERS, check_value
+from hpm_ros.correction import CorrectionConfig
+from hpm_ros.ros.parameters import PARAMETERS, check_value, correction_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'pose.launch.py'
@@ -54,13 +55,30 @@ def test_params_file_declares_exactly_the_node_parameters():
         assert check_value(name, value) == '', name
 
 
+def test_parameter_table_descriptions_ranges_and_live_knobs():
+    numeric = [spec for spec in PARAMETERS
+               if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool)]
+    assert all(spec.description for spec in PARAMETERS)
+    assert all(spec.low <= spec.default <= spec.high for spec in numeric)
+    assert {spec.name for spec in PARAMETERS if spec.dynamic} == {
+        'correction_preset', 'correction_max_steps', 'correction_lr', 'correction_tau_mm',
+        'correction_epsilon_mm'}
+    assert [spec.name for spec in PARAMETERS if spec.read_only] == ['joint_names']
+    assert check_value('crop_margin', 9.0) and check_value('correction_preset', 'bogus')
+    assert correction_overrides({'correction_max_steps': 3, 'correction_lr': 0.0,
+                                 'correction_tau_mm': 0.0, 'correction_epsilon_mm': 2.5}) == {
+        'max_steps': 3, 'epsilon_mm': 2.5}
+    CorrectionConfig.from_preset('paper', max_steps=3, lr=0.1, tau_mm=10.0, epsilon_mm=2.5)
+
+
 def test_rviz_config_shows_image_markers_and_poses():
     config = yaml.safe_load((ROOT / 'config' / 'hpm.rviz').read_text())
     displays = {d['Class']: d for d in config['Visualization Manager']['Displays']}
     assert displays['rviz_default_plugins/MarkerArray']['Topic']['Value'] == '/hpm_pose/markers'
     assert displays['rviz_default_plugins/PoseArray']['Topic']['Value'] == '/hpm_pose/pose3d'
     assert 'rviz_default_plugins/Image' in displays
-    assert config['Visualization Manager']['Global Options']['Fixed Frame']
+    assert config['Visualization Manager']['Global Options']['Fixed Frame'] == \
+        'camera_optical_frame'
 
 
 @pytest.mark.skipif(importlib.util.find_spec('launch_ros') is None,
@@ -71,3 +89,12 @@ def test_generate_launch_description_on_a_ros_install():
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert len(description.entities) == 8
+
+
+def test_resources_resolve_to_the_repository_without_ament(monkeypatch):
+    from hpm_ros import resources
+
+    monkeypatch.delenv('AMENT_PREFIX_PATH', raising=False)
+    assert resources.package_share() == ROOT
+    assert resources.config_path('pose.yaml') == ROOT / 'config' / 'pose.yaml'
+    assert resources.default_model_path() == ROOT / 'models' / 'hpm_lite.pt'

@@ -1,20 +1,33 @@
 """The ``hpm_pose`` node: camera images in, 3D skeleton markers and poses out.
 
-Subscribes ``image`` (sensor_msgs/Image, sensor-data QoS), ``camera_info`` and optional ``roi``
-(sensor_msgs/RegionOfInterest); publishes ``~/pose3d`` (geometry_msgs/PoseArray, one pose per
-joint in H36M-17 order, metres, in the image's frame_id and stamp), ``~/markers``
-(visualization_msgs/MarkerArray), optional ``~/debug_image`` and ``/diagnostics``.
-When no person is found the node publishes an empty PoseArray (same header) and a DELETEALL
-marker, so consumers can tell "nobody" from "no message".
+Subscribes ``image`` (sensor_msgs/Image, sensor-data QoS; history, depth and reliability can
+be overridden with the ``qos_overrides./<resolved image topic>.subscription.*`` parameters),
+``camera_info`` (sensor_msgs/CameraInfo) and optional ``roi`` (sensor_msgs/RegionOfInterest,
+the person's box in the image; used while it is at most ``ROI_MAX_AGE_S`` old).
+Publishes, reliable with depth 10: ``~/pose3d`` (geometry_msgs/PoseArray, one pose per joint in
+the order of the read-only ``joint_names`` parameter (H36M-17), positions in metres in the
+image's frame_id (camera optical frame), stamped with the image's stamp), ``~/markers``
+(visualization_msgs/MarkerArray), optional ``~/debug_image`` (the 2D skeleton drawn on the
+frame) and ``/diagnostics`` (rates, frame counts, per-stage latency, correction and error
+counts, backend, model).
+
+When the person is lost (mean joint confidence below ``lost_confidence``) the node publishes
+an empty PoseArray with the image's header and a MarkerArray holding one DELETEALL marker, so
+consumers can tell "nobody" from "no message".
 
 Latest-frame policy: the image callback only keeps the newest message; a worker thread runs the
-pipeline, and a frame replaced before it was processed is counted as dropped. Bad input (an
-unsupported or truncated image, NaN intrinsics, a frame older than the last one processed) is
-logged (throttled), counted in /diagnostics and skipped. A missing or broken model stops the
-node at start with one message and exit code 1.
+pipeline, and a frame replaced before it was processed is counted as dropped; there is never a
+backlog. Bad input (an unsupported, empty or truncated image, NaN intrinsics, a frame stamped
+before the last one processed) is logged (throttled), counted in /diagnostics and skipped;
+after ``CLOCK_RESET_FRAMES`` past frames in a row the node takes it for a clock reset (a bag
+replayed from the start) and goes on from the new time. A missing or broken model or an
+invalid parameter stops the node at start with one message and exit code 1. SIGINT and
+SIGTERM shut it down cleanly (worker joined, exit code 0).
 """
 from __future__ import annotations
 
+import argparse
+import copy
 import sys
 import threading
 import time
@@ -26,9 +39,13 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from rclpy.signals import SignalHandlerOptions
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
@@ -46,6 +63,12 @@ NODE_NAME = 'hpm_pose'
 STAGES = ('crop', 'pose2d', 'transformer', 'correction', 'placement', 'total')
 WINDOW = 100
 THROTTLE_S = 5.0
+CLOCK_RESET_FRAMES = 10
+ROI_MAX_AGE_S = 1.0
+ERROR_KINDS = ('image', 'camera_info', 'stale_frame', 'pipeline')
+COUNTS = ('frames_received', 'frames_processed', 'frames_dropped', 'person_lost',
+          'state_resets', 'correction_applied', 'correction_discarded',
+          *(f'errors_{kind}' for kind in ERROR_KINDS))
 
 
 def _descriptor(spec) -> ParameterDescriptor:
@@ -67,29 +90,35 @@ class PoseNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        for spec in PARAMETERS:
+        settings = [spec for spec in PARAMETERS if not spec.read_only]
+        for spec in settings:
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self.values = {spec.name: self.get_parameter(spec.name).value for spec in PARAMETERS}
+        self.values = {spec.name: self.get_parameter(spec.name).value for spec in settings}
         for name in self.values:
             reason = check_value(name, self.values[name])
             if reason:
                 raise ValueError(reason)
         self.pipeline = PosePipeline(pipeline_config(self.values, str(default_model_path())))
+        self.declare_parameter('joint_names', list(self.pipeline.joint_names),
+                               _descriptor(SPECS['joint_names']), ignore_override=True)
         self.pipeline_lock = threading.Lock()
-        self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self.frame_lock = threading.Lock()
         self.latest = None
         self.frame_ready = threading.Event()
         self.stopping = threading.Event()
         self.intrinsics = None
-        self.roi = None
+        self.roi = (None, 0.0)
+        self.stats_lock = threading.Lock()
         self.last_stamp = None
-        self.counts = Counter()
+        self.past_frames_in_a_row = 0
+        self.counts = Counter({key: 0 for key in COUNTS})
         self.timings = {stage: deque(maxlen=WINDOW) for stage in STAGES + ('node_overhead',)}
-        self.window_start = (time.monotonic(), 0)
+        self.window_start = (time.monotonic(), 0, 0)
 
-        self.create_subscription(Image, 'image', self._on_image, qos_profile_sensor_data)
+        self.create_subscription(
+            Image, 'image', self._on_image, copy.copy(qos_profile_sensor_data),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
                                  qos_profile_sensor_data)
         self.create_subscription(RegionOfInterest, 'roi', self._on_roi, qos_profile_sensor_data)
@@ -99,19 +128,20 @@ class PoseNode(Node):
                                 if self.values['publish_debug_image'] else None)
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.create_timer(self.values['diagnostics_period_s'], self._publish_diagnostics)
-        self.worker = threading.Thread(target=self._work, name='hpm_pose_worker', daemon=True)
-        self.worker.start()
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         checkpoint = self.pipeline.checkpoint
         self.get_logger().info(
             f'ready: model {checkpoint.path} ({checkpoint.config.name}), backend '
             f'{self.pipeline.backend.name}, correction {self.values["correction_preset"]}')
+        self.worker = threading.Thread(target=self._work, name='hpm_pose_worker')
+        self.worker.start()
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         changed = dict(self.values)
         for parameter in parameters:
             spec = SPECS.get(parameter.name)
-            if spec is None:
-                return SetParametersResult(successful=False, reason=f'unknown {parameter.name}')
+            if spec is None or spec.read_only:
+                continue
             if not spec.dynamic:
                 return SetParametersResult(
                     successful=False, reason=f'{parameter.name} is fixed after start; restart '
@@ -120,6 +150,8 @@ class PoseNode(Node):
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
             changed[parameter.name] = parameter.value
+        if changed == self.values:
+            return SetParametersResult(successful=True)
         try:
             with self.pipeline_lock:
                 self.pipeline.set_correction(changed['correction_preset'],
@@ -127,6 +159,8 @@ class PoseNode(Node):
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.values = changed
+        self.get_logger().info(f'correction: {changed["correction_preset"]} '
+                               f'{correction_overrides(changed) or ""}'.rstrip())
         return SetParametersResult(successful=True)
 
     def _on_image(self, message: Image) -> None:
@@ -145,10 +179,17 @@ class PoseNode(Node):
             self._count_error('camera_info', f'camera_info ignored: {error}')
 
     def _on_roi(self, message: RegionOfInterest) -> None:
-        self.roi = message
+        self.roi = (message, time.monotonic())
+
+    def _current_roi(self, width: int, height: int) -> tuple:
+        message, received = self.roi
+        if message is None or time.monotonic() - received > ROI_MAX_AGE_S:
+            return None
+        return roi_to_box(message, width, height)
 
     def _count_error(self, kind: str, text: str) -> None:
-        self.counts[f'errors_{kind}'] += 1
+        with self.stats_lock:
+            self.counts[f'errors_{kind}'] += 1
         self.get_logger().warning(text, throttle_duration_sec=THROTTLE_S)
 
     def _work(self) -> None:
@@ -158,40 +199,56 @@ class PoseNode(Node):
             with self.frame_lock:
                 message, self.latest = self.latest, None
                 self.frame_ready.clear()
-            if message is not None:
+            if message is None:
+                continue
+            try:
                 self._process(message)
+            except RuntimeError:
+                if self.context.ok():
+                    raise
+                return  # SIGINT / SIGTERM shut the context down while this frame was processed
 
     def _process(self, message: Image) -> None:
         began = time.perf_counter()
         stamp = stamp_to_seconds(message.header.stamp)
         if self.last_stamp is not None and stamp < self.last_stamp:
-            self._count_error('stale_frame', f'frame stamped {stamp:.3f} s is older than the last '
-                              f'one processed ({self.last_stamp:.3f} s): skipped')
-            return
+            self.past_frames_in_a_row += 1
+            if self.past_frames_in_a_row < CLOCK_RESET_FRAMES:
+                self._count_error('stale_frame', f'frame stamped {stamp:.3f} s is older than the '
+                                  f'last one processed ({self.last_stamp:.3f} s): skipped')
+                return
+            self.get_logger().warning(f'{CLOCK_RESET_FRAMES} frames in a row from before '
+                                      f'{self.last_stamp:.3f} s: clock reset, going on from '
+                                      f'{stamp:.3f} s')
+        self.past_frames_in_a_row = 0
         try:
             image = image_msg_to_rgb(message)
         except ImageEncodingError as error:
             self._count_error('image', f'image skipped: {error}')
             return
         height, width = image.shape[:2]
-        roi = roi_to_box(self.roi, width, height) if self.roi is not None else None
+        roi = self._current_roi(width, height)
         converted = time.perf_counter()
         try:
             with self.pipeline_lock:
                 result = self.pipeline.process(image, stamp, message.header.frame_id,
                                                self.intrinsics, roi)
-        except HpmError as error:
-            self._count_error('pipeline', f'frame skipped: {error}')
+        except (HpmError, ValueError, RuntimeError) as error:
+            self._count_error('pipeline', f'frame skipped: {type(error).__name__}: {error}')
             return
         processed = time.perf_counter()
         self.last_stamp = stamp
         header = message.header
-        if result.valid:
+        finite = bool(np.isfinite(result.joints3d_camera).all())
+        if not finite:
+            self._count_error('pipeline', f'non-finite pose at {stamp:.3f} s: published as lost')
+        if result.valid and finite:
             self.pose_publisher.publish(pose_to_pose_array(result.joints3d_camera, header))
             self.marker_publisher.publish(pose_to_markers(
                 result.joints3d_camera, header, self.values['marker_lifetime_s']))
         else:
-            self.counts['person_lost'] += 1
+            with self.stats_lock:
+                self.counts['person_lost'] += 1
             self.pose_publisher.publish(PoseArray(header=header))
             self.marker_publisher.publish(delete_markers(header))
         if self.debug_publisher is not None:
@@ -201,52 +258,58 @@ class PoseNode(Node):
                                    self.values['joint_confidence'])
             self.debug_publisher.publish(rgb_to_image_msg(overlay, header))
         published = time.perf_counter()
-        self.counts['frames_processed'] += 1
-        self.counts['correction_applied'] += int(result.correction_applied)
-        self.counts['correction_discarded'] += int(result.correction_discarded)
-        if result.state_reset:
-            self.counts['state_resets'] += 1
-        for stage in STAGES:
-            self.timings[stage].append(result.timings_ms[stage])
-        self.timings['node_overhead'].append(
-            ((converted - began) + (published - processed)) * 1000.0)
+        with self.stats_lock:
+            self.counts['frames_processed'] += 1
+            self.counts['correction_applied'] += int(result.correction_applied)
+            self.counts['correction_discarded'] += int(result.correction_discarded)
+            self.counts['state_resets'] += int(bool(result.state_reset))
+            for stage in STAGES:
+                self.timings[stage].append(result.timings_ms[stage])
+            self.timings['node_overhead'].append(
+                ((converted - began) + (published - processed)) * 1000.0)
 
     def _publish_diagnostics(self) -> None:
+        with self.stats_lock:
+            counts = dict(self.counts)
+            timings = {stage: list(samples) for stage, samples in self.timings.items()}
         now = time.monotonic()
-        start, processed_then = self.window_start
-        processed = self.counts['frames_processed']
-        rate = (processed - processed_then) / max(now - start, 1e-6)
-        self.window_start = (now, processed)
+        start, processed_then, errors_then = self.window_start
+        errors = sum(counts[f'errors_{kind}'] for kind in ERROR_KINDS)
+        rate = (counts['frames_processed'] - processed_then) / max(now - start, 1e-6)
+        self.window_start = (now, counts['frames_processed'], errors)
         values = {'rate_hz': rate, 'backend': self.pipeline.backend.name,
                   'model': str(self.pipeline.checkpoint.path),
-                  'correction_preset': self.values['correction_preset']}
-        for key in ('frames_received', 'frames_processed', 'frames_dropped', 'person_lost',
-                    'state_resets', 'correction_applied', 'correction_discarded',
-                    'errors_image', 'errors_camera_info', 'errors_stale_frame',
-                    'errors_pipeline'):
-            values[key] = self.counts[key]
-        for stage, samples in self.timings.items():
+                  'correction_preset': self.values['correction_preset'], **counts}
+        for stage, samples in timings.items():
             values[f'latency_ms_{stage}'] = float(np.mean(samples)) if samples else 0.0
-        errors = sum(value for key, value in self.counts.items() if key.startswith('errors_'))
-        level = 'WARN' if errors else 'OK'
-        text = f'{rate:.1f} Hz, {errors} input errors' if errors else f'{rate:.1f} Hz'
+        new_errors = errors - errors_then
+        level = 'WARN' if new_errors else 'OK'
+        text = f'{rate:.1f} Hz' + (f', {new_errors} input errors' if new_errors else '')
         self.diagnostics_publisher.publish(diagnostics_message(
             f'{self.get_name()}: pose pipeline', self.get_fully_qualified_name(), level, text,
             values, self.get_clock().now().nanoseconds * 1e-9))
 
     def stop(self) -> None:
-        """Stop and join the worker thread."""
+        """Stop and join the worker thread (it finishes the frame it is processing)."""
         self.stopping.set()
         self.frame_ready.set()
-        self.worker.join(timeout=10.0)
+        self.worker.join()
 
 
 def main(args: list = None) -> int:
-    """Console script ``hpm_pose_node``: ``--ros-args`` (params files, -p, -r) are honoured."""
-    rclpy.init(args=sys.argv if args is None else args)
+    """Console script ``hpm_pose_node``: ``--ros-args`` (params files, -p, -r) are honoured.
+
+    Returns 0 after SIGINT / SIGTERM, 1 when the node cannot start (the reason logged once).
+    """
+    argv = sys.argv if args is None else list(args)
+    parser = argparse.ArgumentParser(
+        prog='hpm_pose_node', description='3D human pose node; configure it with --ros-args '
+        '(--params-file config/pose.yaml, -p name:=value, -r image:=/camera/image_raw).')
+    parser.parse_args(remove_ros_args(argv)[1:])
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.ALL)
     try:
         node = PoseNode()
-    except (HpmError, ValueError) as error:
+    except (HpmError, ValueError, ParameterException) as error:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
         rclpy.try_shutdown()
         return 1

@@ -12,8 +12,12 @@ from hpm_ros.skeleton import H36M17
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One parameter: default value (its type is the parameter's), description, optional
-    numeric range, ``dynamic`` when it may change while the node runs."""
+    """One node parameter.
+
+    default: the value, whose type is the parameter's; low, high: optional numeric range;
+    dynamic: may change while the node runs; read_only: set by the node, never by the user;
+    choices: the allowed strings.
+    """
 
     name: str
     default: object
@@ -37,14 +41,14 @@ PARAMETERS = (
     ParameterSpec('threads', 1, 'torch CPU threads (0 = torch default)', 0, 64),
     ParameterSpec('correction_preset', 'paper', 'self-supervised correction: off, paper or '
                   'official', dynamic=True, choices=('off', 'paper', 'official')),
-    ParameterSpec('correction_max_steps', -1, 'gradient steps per frame; -1 = the preset\'s',
+    ParameterSpec('correction_max_steps', -1, "gradient steps per frame; -1 = the preset's",
                   -1, 100, dynamic=True),
-    ParameterSpec('correction_lr', 0.0, 'correction learning rate; 0 = the preset\'s', 0.0, 10.0,
+    ParameterSpec('correction_lr', 0.0, "correction learning rate; 0 = the preset's", 0.0, 10.0,
                   dynamic=True),
     ParameterSpec('correction_tau_mm', 0.0, 'discard the correction when the robust joints '
-                  'move more than this (mm); 0 = the preset\'s', 0.0, 1000.0, dynamic=True),
+                  "move more than this (mm); 0 = the preset's", 0.0, 1000.0, dynamic=True),
     ParameterSpec('correction_epsilon_mm', 0.0, 'stop when the robust joints move less than '
-                  'this in a step (mm); 0 = the preset\'s', 0.0, 1000.0, dynamic=True),
+                  "this in a step (mm); 0 = the preset's", 0.0, 1000.0, dynamic=True),
     ParameterSpec('crop_policy', 'auto', 'person crop: auto (roi, else track, else full), roi, '
                   'track or full', choices=('auto', 'roi', 'track', 'full')),
     ParameterSpec('crop_margin', 1.25, 'square crop side / person extent', 1.0, 3.0),
@@ -81,13 +85,13 @@ def check_value(name: str, value) -> str:
 
 
 def correction_overrides(values: dict) -> dict:
-    """CorrectionConfig overrides from the correction_* parameters (unset ones left out)."""
+    """Map the correction_* parameters onto CorrectionConfig overrides (unset ones left out)."""
     return {knob: (int(values[name]) if knob == 'max_steps' else float(values[name]))
             for name, (knob, unset) in CORRECTION_KNOBS.items() if values[name] != unset}
 
 
 def pipeline_config(values: dict, default_model: str) -> PipelineConfig:
-    """The pipeline settings from the node's parameter values."""
+    """Build the pipeline settings from the node's parameter values."""
     return PipelineConfig(
         model_path=values['model_path'] or default_model, backend=values['backend'],
         export_dir=values['export_dir'], device=values['device'], threads=values['threads'],
