@@ -6,30 +6,15 @@ streaming step), Ψ_C+Ψ_P and the total, plus parameter and multiply-accumulate
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine_info import machine_description  # noqa: E402
+from machine_info import machine_description, time_ms  # noqa: E402
 
 from hpm_ros.model import get_config, build_machine  # noqa: E402
 from hpm_ros.model.complexity import complexity  # noqa: E402
-
-
-def time_ms(function, runs: int, warmup: int = 3) -> tuple:
-    """(median, p95) wall time of ``function()`` in milliseconds."""
-    for _ in range(warmup):
-        function()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(0.95 * len(samples)))]
 
 
 def bench_config(name: str, runs: int) -> dict:

@@ -9,27 +9,12 @@ its own line, outside the overhead.
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from machine_info import machine_description  # noqa: E402
-
-
-def median_ms(function, runs: int) -> tuple:
-    """(median, p95) of ``function()`` in ms after 5 warm-up calls."""
-    for _ in range(5):
-        function()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        samples.append((time.perf_counter() - start) * 1000.0)
-    samples.sort()
-    return statistics.median(samples), samples[int(0.95 * (len(samples) - 1))]
+from machine_info import machine_description, time_ms  # noqa: E402
 
 
 def main() -> None:
@@ -69,15 +54,15 @@ def main() -> None:
         poses.publish(pose_to_pose_array(joints, header))
         markers.publish(pose_to_markers(joints, header, 0.3))
 
-    rows = {f'decode {name} 640×480': median_ms(lambda m=m: image_msg_to_rgb(m), args.frames)
+    rows = {f'decode {name} 640×480': time_ms(lambda m=m: image_msg_to_rgb(m), args.frames)
             for name, m in messages.items()}
-    rows['build + publish PoseArray, MarkerArray'] = median_ms(publish, args.frames)
-    rows['optional debug_image: draw + build + publish'] = median_ms(
+    rows['build + publish PoseArray, MarkerArray'] = time_ms(publish, args.frames)
+    rows['optional debug_image: draw + build + publish'] = time_ms(
         lambda: debug.publish(rgb_to_image_msg(draw_pose_2d(rgb, keypoints), header)),
         args.frames)
     pipeline = PosePipeline(PipelineConfig(
         model_path=str(args.model or default_model_path()), threads=1))
-    pipeline_ms = median_ms(lambda: pipeline.process(rgb, 0.0, 'camera'), args.frames // 2)
+    pipeline_ms = time_ms(lambda: pipeline.process(rgb, 0.0, 'camera'), args.frames // 2)
     print(f'Machine: {machine_description()}')
     print('\n| step | ms/frame median | p95 |\n|---|---|---|')
     for name, (median, p95) in rows.items():
