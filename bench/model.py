@@ -1,6 +1,6 @@
 """Per-stage latency of the pose machine, torch eager, batch 1 (a table like the paper's Table 4).
 
-Usage: python bench/model.py [--configs lite,paper] [--runs 50]
+Usage: python bench/model.py [--configs lite,paper] [--runs 50] [--threads 1]
 Prints ms/frame (median and p95 over ``--runs`` timed runs after warm-up) of Ψ_R, Ψ_T (one
 streaming step), Ψ_C+Ψ_P and the total, plus parameter and multiply-accumulate counts.
 """
@@ -40,7 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--configs', default='lite,paper')
     parser.add_argument('--runs', type=int, default=50)
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch intra-op threads (0 = torch default); 1 is steadiest on a '
+                        'CPU shared with other processes')
     args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     print(f'Machine: {machine_description()}')
     print('torch eager, batch 1, float32, inference mode; ms/frame median (p95)\n')
     print('| config | input | Ψ_R | Ψ_T | Ψ_C+Ψ_P | total | FPS |')
