@@ -1,0 +1,1 @@
+"""rosbag2 tools: make-bag, bag-eval (ROS-free, with rosbags)."""
