@@ -140,6 +140,21 @@ COMMANDS = {
 }
 
 
+def _lazy(module: str) -> tuple:
+    """(add_parser, run) of a module that exposes both, imported when the parser is built."""
+    import importlib
+
+    return (lambda commands: importlib.import_module(module).add_parser(commands),
+            lambda args: importlib.import_module(module).run(args))
+
+
+COMMANDS.update({
+    'make-bag': _lazy('hpm_ros.bags.make'),
+    'bag-eval': _lazy('hpm_ros.bags.evaluate'),
+    'play': _lazy('hpm_ros.ros.play'),
+})
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `hpm` sub-command."""
     parser = argparse.ArgumentParser(

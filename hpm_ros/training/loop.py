@@ -70,6 +70,24 @@ def learning_rate(stage_config, step: int) -> float:
     return floor + 0.5 * (stage_config.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
+def cache_frozen_pose3d(model, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
+                        device: torch.device, chunk: int = 32) -> torch.Tensor:
+    """p3d [N, T, K, 3] of every clip (rows of ``pool`` filled, others zero) from the frozen
+    Ψ_R and Ψ_T, computed once for the projector stage (Algorithm 1, step 3)."""
+    loss = model.module if hasattr(model, 'module') else model
+    training = machine.training
+    machine.eval()
+    cache = None
+    for begin in tqdm(range(0, len(pool), chunk), desc='cache Ψ_T outputs', leave=False):
+        indices = pool[begin:begin + chunk]
+        pose3d = loss.frozen_pose3d(bank.batch(indices, machine.normalise_3d, device))
+        if cache is None:
+            cache = torch.zeros((len(bank), *pose3d.shape[1:]), device=device)
+        cache[torch.from_numpy(indices)] = pose3d
+    machine.train(training)
+    return cache
+
+
 def _save_resume(path: Path, machine: PoseMachine, optimizer, stage_index: int,
                  step: int) -> None:
     partial = path.with_name(path.name + '.partial')
@@ -126,6 +144,8 @@ def train(config: TrainConfig, bank: ClipBank, resume: bool = False,
             model = context.wrap(StageLoss(machine, config.losses))
             machine.train()
             pool = bank.indices(only_3d=stage in ('transformer', 'projector'))
+            cache = (cache_frozen_pose3d(model, bank, pool, machine, context.device)
+                     if stage == 'projector' else None)
             began = time.perf_counter()
             bar = tqdm(range(first_step, stage_config.steps), desc=f'stage {stage}',
                        disable=not (progress and context.is_main), dynamic_ncols=True)
@@ -136,6 +156,8 @@ def train(config: TrainConfig, bank: ClipBank, resume: bool = False,
                 indices = rng.choice(pool, size=stage_config.batch_size,
                                      replace=len(pool) < stage_config.batch_size)
                 batch = bank.batch(indices, machine.normalise_3d, context.device)
+                if cache is not None:
+                    batch['frozen_pose3d'] = cache[torch.from_numpy(indices)]
                 terms = model(batch, stage)
                 optimizer.zero_grad(set_to_none=True)
                 terms['total'].backward()
