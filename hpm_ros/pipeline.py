@@ -42,8 +42,8 @@ class PipelineConfig:
     correction_overrides: dict = field(default_factory=dict)
     crop_policy: str = 'auto'
     crop_margin: float = 1.25
-    lost_confidence: float = 0.15
-    joint_confidence: float = 0.2
+    lost_confidence: float = 0.08
+    joint_confidence: float = 0.1
     state_reset_gap_s: float = 0.5
     nominal_depth_m: float = 3.0
 

@@ -140,16 +140,15 @@ def _camera_stream(sequence, rate_hz: float, record: DemoRecord, node_log: Path,
 def summarise(record: DemoRecord, sequence, rate_hz: float) -> dict:
     """Rate, latency, drops and errors of what came back, against the generated truth."""
     indices = sorted(record.received)
-    truth_mm = sequence.joints3d_camera[indices].astype(np.float64)
-    predicted_mm = np.stack([record.received[i][1] for i in indices]) * 1000.0 \
-        if indices else np.zeros((0, 17, 3))
+    valid = [i for i in indices if len(record.received[i][1]) == 17]
+    truth_mm = sequence.joints3d_camera[valid].astype(np.float64)
+    predicted_mm = np.array([record.received[i][1] for i in valid]).reshape(-1, 17, 3) * 1000.0
     latency_ms = np.array([(record.received[i][0] - record.sent[i]) * 1000.0 for i in indices])
     times = np.array([record.received[i][0] for i in indices])
     from hpm_ros.metrics import mpjpe, p_mpjpe
 
-    valid = [k for k, i in enumerate(indices) if len(record.received[i][1]) == 17]
-    relative_truth = truth_mm[valid] - truth_mm[valid][:, :1]
-    relative_predicted = predicted_mm[valid] - predicted_mm[valid][:, :1]
+    relative_truth = truth_mm - truth_mm[:, :1]
+    relative_predicted = predicted_mm - predicted_mm[:, :1]
     summary = {
         'frames_published': len(record.sent), 'poses_received': len(indices),
         'poses_with_person': len(valid), 'frames_dropped': len(record.sent) - len(indices),
@@ -164,7 +163,7 @@ def summarise(record: DemoRecord, sequence, rate_hz: float) -> dict:
         summary['mpjpe_mm'] = float(mpjpe(relative_predicted, relative_truth).mean())
         summary['p_mpjpe_mm'] = float(p_mpjpe(relative_predicted, relative_truth).mean())
         summary['root_position_error_mm'] = float(np.linalg.norm(
-            predicted_mm[valid][:, 0] - truth_mm[valid][:, 0], axis=-1).mean())
+            predicted_mm[:, 0] - truth_mm[:, 0], axis=-1).mean())
     return summary
 
 

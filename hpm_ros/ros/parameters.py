@@ -52,9 +52,9 @@ PARAMETERS = (
     ParameterSpec('crop_policy', 'auto', 'person crop: auto (roi, else track, else full), roi, '
                   'track or full', choices=('auto', 'roi', 'track', 'full')),
     ParameterSpec('crop_margin', 1.25, 'square crop side / person extent', 1.0, 3.0),
-    ParameterSpec('lost_confidence', 0.15, 'mean joint confidence below which the person is '
+    ParameterSpec('lost_confidence', 0.08, 'mean joint confidence below which the person is '
                   'lost (state reset, empty output)', 0.0, 1.0),
-    ParameterSpec('joint_confidence', 0.2, 'joint confidence below which a joint is left out '
+    ParameterSpec('joint_confidence', 0.1, 'joint confidence below which a joint is left out '
                   'of tracking, correction and placement', 0.0, 1.0),
     ParameterSpec('state_reset_gap_s', 0.5, 'reset the LSTM state after a gap longer than this',
                   0.01, 60.0),
