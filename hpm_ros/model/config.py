@@ -1,9 +1,12 @@
-"""Model configurations: ``paper`` (the published sizes) and ``lite`` (2-core CPU sized)."""
+"""Model configurations: ``paper`` (the published sizes), ``lite`` (2-core CPU sized) and
+``keypoints`` (2D joints from any detector in place of the image front end Ψ_R)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
 from hpm_ros.errors import ConfigError
+
+FRONT_ENDS = ('image', 'keypoints')
 
 
 @dataclass(frozen=True)
@@ -12,6 +15,12 @@ class ModelConfig:
 
     ``trunk`` lists the Ψ_R convolution widths per stage (3×3, stride 1); a 2×2/2 max-pool
     separates consecutive stages, so the features have ``input_size / 2**(stages-1)`` cells.
+
+    ``front_end`` 'image' (Ψ_R on S×S crops) or 'keypoints' (:mod:`hpm_ros.model.keypoints`:
+    features rendered from given 2D joints). For 'keypoints' ``trunk`` is empty,
+    ``input_size`` is the side F of the feature maps (one Gaussian heatmap per joint, standard
+    deviation ``keypoint_sigma`` cells), ``keypoint_channels`` learned channels are appended
+    and ``head_hidden`` is the width of the small network that computes them.
     """
 
     name: str
@@ -27,9 +36,21 @@ class ModelConfig:
     num_joints: int = 17
     joint_dropout: float = 0.3
     softargmax_beta: float = 1.0
+    front_end: str = 'image'
+    keypoint_channels: int = 0
+    keypoint_sigma: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'trunk', tuple(tuple(int(c) for c in s) for s in self.trunk))
+        if self.front_end not in FRONT_ENDS:
+            raise ConfigError(f'front_end must be one of {FRONT_ENDS}, got {self.front_end!r}')
+        if (self.front_end == 'keypoints') == bool(self.trunk):
+            raise ConfigError('the image front end needs a trunk; the keypoints front end has '
+                              f'none (trunk must be empty), got front_end={self.front_end!r} '
+                              f'with {len(self.trunk)} trunk stages')
+        if self.keypoint_channels < 0 or not self.keypoint_sigma > 0:
+            raise ConfigError('keypoint_channels must be >= 0 and keypoint_sigma > 0, got '
+                              f'{self.keypoint_channels} and {self.keypoint_sigma}')
         if self.input_size % self.stride != 0:
             raise ConfigError(
                 f'input_size {self.input_size} must be a multiple of the trunk stride {self.stride}')
@@ -42,7 +63,9 @@ class ModelConfig:
 
     @property
     def stride(self) -> int:
-        """Total down-sampling of Ψ_R (8 for the Table 1 trunk)."""
+        """Total down-sampling of Ψ_R (8 for the Table 1 trunk; 1 for the keypoints front end)."""
+        if self.front_end == 'keypoints':
+            return 1
         return 2 ** (len(self.trunk) - 1)
 
     @property
@@ -52,7 +75,9 @@ class ModelConfig:
 
     @property
     def feature_channels(self) -> int:
-        """Channels C of f2d (the last trunk convolution)."""
+        """Channels C of f2d (the last trunk convolution; K heatmaps + learned channels)."""
+        if self.front_end == 'keypoints':
+            return self.num_joints + self.keypoint_channels
         return self.trunk[-1][-1]
 
     def to_dict(self) -> dict:
@@ -63,7 +88,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> 'ModelConfig':
-        """Build from plain data; unknown or missing keys raise ConfigError."""
+        """Build from plain data; unknown or missing keys raise ConfigError. Keys added after
+        the first release (front_end, keypoint_*) take their defaults when absent."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -99,7 +125,7 @@ PAPER = ModelConfig(
 LITE = ModelConfig(
     name='lite',
     input_size=128,
-    trunk=((16, 16), (32, 32), (64, 64, 64, 64), (128, 128, 64, 64, 64, 64, 32)),
+    trunk=((16, 16), (32, 32), (48, 48, 48, 48, 48, 48, 48, 48, 32)),
     head_hidden=128,
     transformer_channels=64,
     transformer_fc=256,
@@ -109,11 +135,27 @@ LITE = ModelConfig(
     projection_hidden=256,
 )
 
-CONFIGS = {'paper': PAPER, 'lite': LITE}
+KEYPOINTS = ModelConfig(
+    name='keypoints',
+    front_end='keypoints',
+    input_size=32,
+    trunk=(),
+    head_hidden=256,
+    transformer_channels=64,
+    transformer_fc=256,
+    lstm_hidden=256,
+    lstm_layers=2,
+    regression_hidden=256,
+    projection_hidden=256,
+    keypoint_channels=32,
+    keypoint_sigma=1.0,
+)
+
+CONFIGS = {'paper': PAPER, 'lite': LITE, 'keypoints': KEYPOINTS}
 
 
 def get_config(name: str) -> ModelConfig:
-    """The named built-in configuration ('paper' or 'lite')."""
+    """The named built-in configuration ('paper', 'lite' or 'keypoints')."""
     try:
         return CONFIGS[name]
     except KeyError as error:

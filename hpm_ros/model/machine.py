@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from hpm_ros.model.config import ModelConfig
+from hpm_ros.model.keypoints import KeypointEncoder
 from hpm_ros.model.pose2d import PoseNet2D
 from hpm_ros.model.projector import Projector
 from hpm_ros.model.transformer import PoseTransformer
@@ -50,7 +51,10 @@ def xavier_init(module: nn.Module) -> None:
 class PoseMachine(nn.Module):
     """The whole network of paper Eq. 1.
 
-    Images are float32 [.., 3, S, S] RGB in [0, 1]. 3D poses inside the network are
+    Inputs of the 'image' front end: images float32 [.., 3, S, S] RGB in [0, 1]. Inputs of
+    the 'keypoints' front end (``config.front_end``): 2D joints [.., K, 2] in normalised crop
+    coordinates plus ``confidence`` [.., K] (see :mod:`hpm_ros.model.keypoints`), which then
+    sits at ``self.pose2d`` in place of Ψ_R. 3D poses inside the network are
     root-relative millimetres min-max normalised per coordinate (paper section 4.1) with the
     statistics held in the buffers ``pose3d_min`` / ``pose3d_max`` [K, 3] (mm).
     """
@@ -58,7 +62,8 @@ class PoseMachine(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.pose2d = PoseNet2D(config)
+        self.pose2d = (KeypointEncoder(config) if config.front_end == 'keypoints'
+                       else PoseNet2D(config))
         self.transformer = PoseTransformer(config)
         self.projector = Projector(config.num_joints, config.regression_hidden,
                                    config.projection_hidden, config.joint_dropout)
@@ -92,22 +97,38 @@ class PoseMachine(nn.Module):
         """LSTM state H_0 = zeros, (h, c) each [layers, B, hidden]."""
         return self.transformer.initial_state(batch, device)
 
-    def step(self, images: torch.Tensor, state: tuple = None) -> tuple:
-        """Streaming API, one frame: images [B, 3, S, S] -> (MachineOutput with [B] leading
-        dims, new LSTM state). ``state=None`` starts from H_0."""
+    def encode(self, inputs: torch.Tensor, confidence: torch.Tensor = None) -> tuple:
+        """The front end on B frames: images [B, 3, S, S], or keypoints [B, K, 2] with
+        ``confidence`` [B, K] (None: all 1) -> (f2d [B, C, F, F], heatmaps [B, K, F, F],
+        p2d [B, K, 2], confidence [B, K])."""
+        if self.config.front_end == 'keypoints':
+            return self.pose2d(inputs, confidence)
+        if confidence is not None:
+            raise ValueError('confidence is an input of the keypoints front end only; the '
+                             'image front end computes its own')
+        return self.pose2d(inputs)
+
+    def step(self, inputs: torch.Tensor, state: tuple = None,
+             confidence: torch.Tensor = None) -> tuple:
+        """Streaming API, one frame: images [B, 3, S, S] (or keypoints [B, K, 2] and
+        ``confidence`` [B, K]) -> (MachineOutput with [B] leading dims, new LSTM state).
+        ``state=None`` starts from H_0."""
         if state is None:
-            state = self.initial_state(images.shape[0], images.device)
-        features, heatmaps, pose2d, confidence = self.pose2d(images)
+            state = self.initial_state(inputs.shape[0], inputs.device)
+        features, heatmaps, pose2d, confidence = self.encode(inputs, confidence)
         pose3d, state = self.transformer.step(features, state)
         regressed, projected = self.projector(pose3d)
         return MachineOutput(features, heatmaps, pose2d, confidence, pose3d, regressed,
                              projected), state
 
-    def forward(self, clips: torch.Tensor, state: tuple = None) -> tuple:
-        """Clip API: clips [B, T, 3, S, S] -> (MachineOutput with [B, T] leading dims, final
-        LSTM state). Identical to calling :meth:`step` on each frame in order."""
+    def forward(self, clips: torch.Tensor, state: tuple = None,
+                confidence: torch.Tensor = None) -> tuple:
+        """Clip API: clips [B, T, 3, S, S] (or keypoints [B, T, K, 2] and ``confidence``
+        [B, T, K]) -> (MachineOutput with [B, T] leading dims, final LSTM state). Identical to
+        calling :meth:`step` on each frame in order."""
         batch, frames = clips.shape[:2]
-        features, heatmaps, pose2d, confidence = self.pose2d(clips.flatten(0, 1))
+        features, heatmaps, pose2d, confidence = self.encode(
+            clips.flatten(0, 1), None if confidence is None else confidence.flatten(0, 1))
         unflat = (batch, frames)
         features = features.reshape(*unflat, *features.shape[1:])
         pose3d, state = self.transformer(features, state)

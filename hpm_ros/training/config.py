@@ -25,7 +25,14 @@ class StageConfig:
 
 @dataclass
 class DataConfig:
-    """Synthetic training data: rendered clips of procedural and (when present) CMU motion."""
+    """Synthetic training data: rendered clips of procedural and (when present) CMU motion.
+
+    For a keypoints model (no images): keypoint_noise overrides fields of
+    hpm_ros.data.keypoint_noise.KeypointNoise; input_joint_sets weighs the simulated input
+    joint sets ({} = h36m17, mpii16, coco17 equally); motion_3d names Human3.6M-format 3D
+    (VideoPose3D data_3d_h36m.npz or a 3d-pose-baseline folder) of motion_3d_subjects to add
+    to the recorded motion.
+    """
 
     train_clips: int = 256
     clip_length: int = 8
@@ -34,6 +41,10 @@ class DataConfig:
     mocap_dir: str = ''
     seed: int = 0
     fps: float = 25.0
+    keypoint_noise: dict = field(default_factory=dict)
+    input_joint_sets: dict = field(default_factory=dict)
+    motion_3d: str = ''
+    motion_3d_subjects: list = field(default_factory=lambda: ['S1', 'S5', 'S6', 'S7', 'S8'])
 
 
 @dataclass

@@ -21,12 +21,32 @@ def resolve_mocap_dir(configured: str) -> Path:
     return find_mocap_root()
 
 
+def keypoint_bank(config: TrainConfig, mocap_dir: Path):
+    """The keypoints front end's bank: clips of detections simulated on 3D motion."""
+    from hpm_ros.data.keypoint_clips import build_keypoint_bank, h36m_motions
+    from hpm_ros.data.keypoint_noise import KeypointNoise
+
+    data = config.data
+    extra = h36m_motions(data.motion_3d, data.motion_3d_subjects, data.fps) \
+        if data.motion_3d else []
+    return build_keypoint_bank(
+        data.train_clips, data.clip_length, seed=data.seed, split='train', fps=data.fps,
+        mocap_dir=mocap_dir, mocap_fraction=data.mocap_fraction,
+        noise=KeypointNoise.from_dict(data.keypoint_noise),
+        joint_sets=data.input_joint_sets or None, extra_motions=extra,
+        two_d_only_fraction=data.two_d_only_fraction)
+
+
 def run_training(config: TrainConfig, resume: bool = False, workers: int = 2) -> Path:
-    """Render the training bank of ``config`` and train; returns the final checkpoint."""
+    """Build the training bank of ``config`` (rendered clips, or simulated detections for a
+    keypoints model) and train; returns the final checkpoint."""
     data = config.data
     mocap_dir = resolve_mocap_dir(data.mocap_dir)
     print(f'motion capture: {mocap_dir or "not found, procedural motion only"}')
-    bank = build_bank(data.train_clips, data.clip_length, get_config(config.model).input_size,
+    model = get_config(config.model)
+    if model.front_end == 'keypoints':
+        return train(config, keypoint_bank(config, mocap_dir), resume=resume)
+    bank = build_bank(data.train_clips, data.clip_length, model.input_size,
                       seed=data.seed, split='train', fps=data.fps, mocap_dir=mocap_dir,
                       mocap_fraction=data.mocap_fraction,
                       two_d_only_fraction=data.two_d_only_fraction, workers=workers)

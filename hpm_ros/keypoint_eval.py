@@ -1,0 +1,144 @@
+"""Held-out evaluation of a keypoints-front-end model: the numbers of its model card.
+
+Held-out motion (the CMU trials of synthetic_bank.HELD_OUT_TRIALS in windows of
+``length`` frames, and procedural motion of test-split seeds), each window seen by its own
+random camera; simulated detections (:mod:`hpm_ros.data.keypoint_noise`, one draw per window
+shared by every input joint set) in the layout of each input joint set; lifted through
+:class:`hpm_ros.lift.KeypointLifter` exactly as `hpm lift` does; MPJPE and P-MPJPE (mm,
+root-relative H36M-17) with and without the correction.
+
+    python -m hpm_ros.keypoint_eval --model models/hpm_keypoints.pt
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hpm_ros.correction import CorrectionConfig, Corrector
+from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, HeldOutSequence, from_front_end,
+                                         held_out_sequences)
+from hpm_ros.data.keypoint_noise import KeypointNoise, simulate_detections
+from hpm_ros.geometry import root_relative
+from hpm_ros.lift import KeypointLifter, LiftInput
+from hpm_ros.metrics import mpjpe, p_mpjpe
+
+NOISE_SEED = 20_000
+LIFT_CHECK = dict(procedural=1, length=50, joint_set='coco17', seed=3)
+
+
+def detector_input(sequence: HeldOutSequence, joint_set: str, noise: KeypointNoise,
+                   seed: int, fps: float = 25.0) -> LiftInput:
+    """Simulated detections of ``sequence`` in the layout of ``joint_set``, with its image
+    size, intrinsics and ``fps``, as `hpm lift` reads them."""
+    detections = simulate_detections(sequence.keypoints, np.random.default_rng(seed), noise,
+                                     sequence.image_size)
+    keypoints, confidence = from_front_end(detections.keypoints, detections.confidence,
+                                           joint_set)
+    return LiftInput(keypoints, joint_set, sequence.image_size, confidence,
+                     sequence.intrinsics, fps)
+
+
+@dataclass
+class KeypointScores:
+    """Per-frame errors: mpjpe[(joint_set, variant)] and p_mpjpe[...] [N] mm;
+    applied[(joint_set, preset)] [N] bool (correction applied)."""
+
+    mpjpe: dict
+    p_mpjpe: dict
+    applied: dict
+
+
+def evaluate_lifter(lifter: KeypointLifter, sequences: list, noise: KeypointNoise,
+                    presets: tuple = ('paper', 'official'),
+                    joint_sets: tuple = INPUT_JOINT_SETS, seed: int = NOISE_SEED,
+                    fps: float = 25.0) -> KeypointScores:
+    """Lift every sequence from every input joint set; variant 'raw' (Ψ_C without correction)
+    and one variant per correction preset."""
+    correctors = {name: Corrector(lifter.machine, CorrectionConfig.from_preset(name))
+                  for name in presets}
+    errors, aligned, applied = {}, {}, {}
+    for index, sequence in enumerate(sequences):
+        truth = root_relative(sequence.joints3d.astype(np.float64))
+        for joint_set in joint_sets:
+            data = detector_input(sequence, joint_set, noise, seed + index, fps)
+            _, confidence, normalised, valid = lifter.prepare(data)
+            pose3d = lifter.intermediate_3d(normalised, confidence, valid,
+                                            lifter.stride(data.fps))
+            pose2d = torch.as_tensor(normalised[valid], dtype=torch.float32)
+            weights = torch.as_tensor(confidence[valid], dtype=torch.float32)
+            outputs = {}
+            for name, corrector in correctors.items():
+                result = corrector.correct(pose3d, pose2d, weights)
+                outputs[name] = result.pose3d_mm
+                applied.setdefault((joint_set, name), []).append(result.applied.numpy())
+            outputs['raw'] = lifter.machine.denormalise_3d(result.uncorrected)
+            for name, pose in outputs.items():
+                predicted = root_relative(pose.numpy().astype(np.float64))
+                errors.setdefault((joint_set, name), []).append(mpjpe(predicted, truth[valid]))
+                aligned.setdefault((joint_set, name), []).append(
+                    p_mpjpe(predicted, truth[valid]))
+    join = {key: np.concatenate(values) for key, values in errors.items()}
+    return KeypointScores(join, {key: np.concatenate(v) for key, v in aligned.items()},
+                          {key: np.concatenate(v) for key, v in applied.items()})
+
+
+def format_scores(scores: KeypointScores, title: str) -> str:
+    """Markdown table: one row per input joint set, MPJPE / P-MPJPE per variant."""
+    joint_sets = list(dict.fromkeys(key[0] for key in scores.mpjpe))
+    variants = list(dict.fromkeys(key[1] for key in scores.mpjpe))
+    presets = [v for v in variants if v != 'raw']
+    header = (['input joint set', 'frames'] + [f'MPJPE {v}' for v in variants]
+              + [f'P-MPJPE {v}' for v in variants] + [f'applied {p}' for p in presets])
+    lines = [f'**{title}**', '', '| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    for joint_set in joint_sets:
+        cells = [joint_set, str(len(scores.mpjpe[(joint_set, variants[0])]))]
+        cells += [f'{scores.mpjpe[(joint_set, v)].mean():.1f}' for v in variants]
+        cells += [f'{scores.p_mpjpe[(joint_set, v)].mean():.1f}' for v in variants]
+        cells += [f'{scores.applied[(joint_set, p)].mean() * 100:.0f} %' for p in presets]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def lift_check_case(noise: KeypointNoise = KeypointNoise()) -> tuple:
+    """The small fixed held-out case that test/test_lift.py recomputes through `hpm lift`:
+    (LiftInput, true joints [T, 17, 3] mm root-relative)."""
+    case = LIFT_CHECK
+    sequence = held_out_sequences(None, case['procedural'], case['length'])[0]
+    data = detector_input(sequence, case['joint_set'], noise, NOISE_SEED + case['seed'])
+    return data, root_relative(sequence.joints3d.astype(np.float64))
+
+
+def main(argv: list = None) -> int:
+    """Print the model card tables of a keypoints model."""
+    from hpm_ros.data.mocap_check import find_mocap_root
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--model', help='checkpoint (default: models/hpm_keypoints.pt)')
+    parser.add_argument('--procedural', type=int, default=40)
+    parser.add_argument('--length', type=int, default=50)
+    parser.add_argument('--threads', type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    lifter = KeypointLifter(args.model)
+    sequences = held_out_sequences(find_mocap_root(), args.procedural, args.length)
+    noise = KeypointNoise()
+    print(format_scores(evaluate_lifter(lifter, sequences, noise),
+                        f'{len(sequences)} held-out sequences of {args.length} frames, '
+                        'detector noise at its defaults'))
+    print(format_scores(evaluate_lifter(lifter, sequences, noise.without_errors()),
+                        'the same sequences, exact 2D (no detector errors)'))
+    data, truth = lift_check_case(noise)
+    output = lifter.lift(data)
+    print(f'lift check ({LIFT_CHECK}): MPJPE joints3d '
+          f'{mpjpe(output["joints3d"], truth).mean():.2f} mm, joints3d_raw '
+          f'{mpjpe(output["joints3d_raw"], truth).mean():.2f} mm')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
