@@ -33,33 +33,38 @@ def image_folder(folder: Path, fps: float) -> EstimateInput:
         raise HpmError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {folder}')
 
     def frames():
-        for path in paths:
+        for path in paths[:len(source.names)]:
             try:
                 with Image.open(path) as image:
                     yield np.asarray(image.convert('RGB'))
             except (UnidentifiedImageError, OSError) as error:
                 raise ImageEncodingError(f'cannot read image {path}: {error}') from error
 
-    return EstimateInput([p.name for p in paths], frames, fps)
+    source = EstimateInput([p.name for p in paths], frames, fps)
+    return source
 
 
-def video_file(path: Path, fps: float = None) -> EstimateInput:
-    """Every frame of a video file (decoded with PyAV)."""
+def video_file(path: Path, fps: float = None, max_frames: int = None) -> EstimateInput:
+    """The frames of a video file (decoded with PyAV), the first ``max_frames`` if given."""
     from hpm_ros.video import probe_video, read_frames
 
     info = probe_video(path)
-    rate = fps or info.fps
-    return EstimateInput([str(i) for i in range(info.num_frames)],
-                         lambda: (frame for _, frame in read_frames(path)), rate)
+    count = info.num_frames if max_frames is None else min(max_frames, info.num_frames)
+    return EstimateInput([str(i) for i in range(count)],
+                         lambda: (frame for _, frame in read_frames(path, count)), fps or info.fps)
 
 
-def open_input(path: str, fps: float = None) -> EstimateInput:
-    """A video file or an image folder; clear errors for anything else."""
+def open_input(path: str, fps: float = None, max_frames: int = None) -> EstimateInput:
+    """A video file or an image folder (the first ``max_frames`` frames or images if given);
+    clear errors for anything else."""
     source = Path(path)
     if source.is_dir():
-        return image_folder(source, fps or 30.0)
+        folder = image_folder(source, fps or 30.0)
+        if max_frames is not None:
+            folder.names = folder.names[:max_frames]
+        return folder
     if source.is_file():
-        return video_file(source, fps)
+        return video_file(source, fps, max_frames)
     raise FileNotFoundError(f'input {source} is neither a video file nor a folder of images')
 
 
@@ -129,7 +134,7 @@ def main(args) -> int:
     config = PipelineConfig(model_path=str(args.model or default_model_path()),
                             backend=args.backend, correction_preset=args.correction)
     pipeline = PosePipeline(config)
-    output = estimate(pipeline, open_input(args.input, args.fps), intrinsics)
+    output = estimate(pipeline, open_input(args.input, args.fps, args.max_frames), intrinsics)
     path = Path(args.output)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **output)
@@ -138,5 +143,5 @@ def main(args) -> int:
           f'correction applied on {output["correction_applied"].mean() * 100:.0f} %, '
           f'{np.median(total):.1f} ms/frame median -> {path}')
     if args.render:
-        print(f'render: {render_strip(open_input(args.input, args.fps), output, args.render)}')
+        print(f'render: {render_strip(open_input(args.input, args.fps, args.max_frames), output, args.render)}')
     return 0

@@ -1,4 +1,6 @@
 """The per-frame pipeline: crops, state resets, placement, timings, bad input; and `estimate`."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -143,3 +145,16 @@ def test_estimate_input_errors(tmp_path):
     source = open_input(str(tmp_path / 'bad'))
     with pytest.raises(ImageEncodingError, match='cannot read image'):
         list(source.frames())
+
+
+SHARED_VIDEO = (Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'video'
+                / 'one-by-one-person-detection.mp4')
+
+
+@pytest.mark.skipif(not SHARED_VIDEO.is_file(), reason='../shared/data/video is not present')
+def test_estimate_on_the_real_video(pipeline):
+    source = open_input(str(SHARED_VIDEO), max_frames=3)
+    assert source.fps == pytest.approx(10.0)
+    output = estimate(pipeline, source, progress=False)
+    assert list(output['frames']) == ['0', '1', '2']
+    assert output['joints3d'].shape == (3, 17, 3) and np.isfinite(output['joints3d']).all()
