@@ -42,7 +42,7 @@ def draw_side_view(joints3d: np.ndarray, size: int = 256, truth: np.ndarray = No
         return np.stack([size / 2 + centred[:, 2] * scale, size / 2 + centred[:, 1] * scale], 1)
 
     draw.line([(size / 2, 0), (size / 2, size)], fill=(60, 60, 70))
-    draw.text((4, 4), 'side view (z →)', fill=(180, 180, 190))
+    draw.text((4, 4), 'side view (z ->)', fill=(180, 180, 190))
     poses = ([(truth, True)] if truth is not None else []) + [(joints3d, False)]
     for pose, is_truth in poses:
         points = to_pixels(np.asarray(pose, dtype=np.float64))
