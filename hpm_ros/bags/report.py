@@ -65,7 +65,8 @@ def summarise(result: dict, config) -> dict:
         'correction_discarded': int(result['correction_discarded'].sum()),
         'warnings': dict(result['warnings']),
         'model': config.model_path, 'backend': config.backend,
-        'correction_preset': config.correction_preset}
+        'correction_preset': config.correction_preset,
+        'frames_with_truth': int(np.isfinite(result['truth_m']).all(axis=(1, 2)).sum())}
     found = accuracy(result)
     if found:
         summary.update(
@@ -125,6 +126,9 @@ def _markdown(summary: dict, bag, output_bag, input_topics: dict, output_counts:
                   f'{found["p_mpjpe_raw_mm"]:.2f} |', '',
                   f'Root position error in the camera frame: {found["root_error_mm"]:.1f} mm.',
                   '']
+    elif summary['frames_with_truth']:
+        lines += ['## Accuracy', '', f'{summary["frames_with_truth"]} frames have ground truth, '
+                  'but no person was found in any of them: no MPJPE.', '']
     else:
         lines += ['## Accuracy', '', 'The bag holds no ground truth for the processed frames: '
                   'no MPJPE.', '']
