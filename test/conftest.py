@@ -21,11 +21,16 @@ def fixed_seeds():
     torch.manual_seed(0)
 
 
-@pytest.fixture
-def tiny_config():
+def make_tiny_config():
     """A lite-structured config small enough for sub-second tests."""
     return dataclasses.replace(
         LITE, name='tiny', input_size=128,
         trunk=((4, 4), (8, 8), (8, 8, 8, 8), (16, 16, 8, 8, 8, 8, 8)), head_hidden=16,
         transformer_channels=8, transformer_fc=32, lstm_hidden=32, regression_hidden=32,
         projection_hidden=32)
+
+
+@pytest.fixture
+def tiny_config():
+    """A lite-structured config small enough for sub-second tests."""
+    return make_tiny_config()

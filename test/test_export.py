@@ -13,17 +13,13 @@ from hpm_ros.backends.export import export_main, export_onnx, import_tensorrt
 from hpm_ros.checkpoint import checkpoint_sha256, load_checkpoint, save_checkpoint
 from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.model import ModelConfig, build_machine
-from hpm_ros.model.config import LITE
+from conftest import make_tiny_config
 
 
 @pytest.fixture(scope='module')
 def tiny_config():
-    """Module-scoped copy of conftest's tiny config (the export is shared by the module)."""
-    return dataclasses.replace(
-        LITE, name='tiny', input_size=128,
-        trunk=((4, 4), (8, 8), (8, 8, 8, 8), (16, 16, 8, 8, 8, 8, 8)), head_hidden=16,
-        transformer_channels=8, transformer_fc=32, lstm_hidden=32, regression_hidden=32,
-        projection_hidden=32)
+    """Module-scoped tiny config (the export is shared by the module)."""
+    return make_tiny_config()
 
 
 @pytest.fixture(scope='module')

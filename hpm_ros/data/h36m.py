@@ -337,6 +337,15 @@ def load_h36m_h5(root, subjects: Iterable = SUBJECTS,
     return build_frames(positions, 1.0, h36m_to_17, cameras, source=str(root))
 
 
+def select_subjects(positions: dict, wanted: list, path) -> dict:
+    """The entries of ``positions`` for the ``wanted`` subjects, in that order; ValueError
+    naming the file when one is missing."""
+    missing = [s for s in wanted if s not in positions]
+    if missing:
+        raise ValueError(f'{path}: subjects {missing} missing; file has {sorted(positions)}')
+    return {s: positions[s] for s in wanted}
+
+
 def load_h36m_npz(path_3d, path_2d=None, subjects: Iterable | None = None,
                   cameras: Mapping | None = None) -> PoseFrames:
     """Read VideoPose3D ``data_3d_h36m.npz`` (metres) and optionally a ``data_2d_h36m_*.npz``.
@@ -346,12 +355,7 @@ def load_h36m_npz(path_3d, path_2d=None, subjects: Iterable | None = None,
     """
     positions = read_npz_dict(path_3d, 'positions_3d')
     if subjects is not None:
-        wanted = [subject_name(s) for s in subjects]
-        missing = [s for s in wanted if s not in positions]
-        if missing:
-            raise ValueError(f'{path_3d}: subjects {missing} missing; file has '
-                             f'{sorted(positions)}')
-        positions = {s: positions[s] for s in wanted}
+        positions = select_subjects(positions, [subject_name(s) for s in subjects], path_3d)
     keypoints = None
     if path_2d is not None:
         keypoints = read_npz_dict(path_2d, 'positions_2d')

@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from hpm_ros.data.h36m import (PoseFrames, build_frames, check_2d_metadata,
-                               read_npz_dict)
+                               read_npz_dict, select_subjects)
 from hpm_ros.skeleton import H36M17, HUMANEVA15, SYNTHESISED, mapping_status, to_h36m
 
 CAMERA_NAMES = ('C1', 'C2', 'C3')
@@ -42,12 +42,7 @@ def load_humaneva_npz(path_3d, path_2d=None, subjects: Iterable | None = None,
     """
     positions = read_npz_dict(path_3d, 'positions_3d')
     if subjects is not None:
-        subjects = list(subjects)
-        missing = [s for s in subjects if s not in positions]
-        if missing:
-            raise ValueError(f'{path_3d}: subjects {missing} missing; file has '
-                             f'{sorted(positions)}')
-        positions = {s: positions[s] for s in subjects}
+        positions = select_subjects(positions, list(subjects), path_3d)
     keypoints = None
     if path_2d is not None:
         keypoints = read_npz_dict(path_2d, 'positions_2d')
