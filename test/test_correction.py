@@ -147,7 +147,10 @@ def test_presets_and_overrides():
                                           optimizer='adam', tau_mm=None)
     assert (custom.lr, custom.adapt, custom.optimizer, custom.tau_mm, custom.preset) == (
         0.5, ('regression', 'projection'), 'adam', None, 'paper')
-    assert set(PRESETS) == {'off', 'paper', 'official'}
+    aligned = CorrectionConfig.from_preset('aligned')
+    assert aligned.align_2d == 'scale' and paper.align_2d == 'none'
+    assert dataclasses.replace(aligned, align_2d='none', preset='paper') == paper
+    assert set(PRESETS) == {'off', 'paper', 'official', 'aligned'}
 
 
 @pytest.mark.parametrize('name, overrides', [
@@ -157,6 +160,7 @@ def test_presets_and_overrides():
     ('paper', {'adapt': ('projection',)}), ('paper', {'adapt': ('regression', 'lstm')}),
     ('paper', {'bone_weight': -1.0}), ('paper', {'joint_weight': 0.0, 'bone_weight': 0.0}),
     ('paper', {'preset': 'official'}), ('paper', {'lr': float('nan')}),
+    ('paper', {'align_2d': 'rotation'}),
 ])
 def test_bad_settings_raise_value_error(name, overrides):
     with pytest.raises(ValueError):
@@ -180,6 +184,29 @@ def test_objective_by_hand_and_its_gradient():
     torch.testing.assert_close(grad, expected)
 
 
+@pytest.mark.parametrize('align', ['translation', 'scale'])
+@pytest.mark.parametrize('bone_weight', [0.0, 1.5])
+def test_aligned_objective_ignores_the_box_and_its_gradient_is_exact(align, bone_weight):
+    generator = torch.Generator().manual_seed(4)
+    config = CorrectionConfig(align_2d=align, bone_weight=bone_weight)
+    target = torch.rand(3, 17, 2, generator=generator, dtype=torch.float64)
+    weights = torch.rand(3, 17, generator=generator, dtype=torch.float64)
+    incidence = bone_incidence().double()
+    error = 0.02 * torch.randn(3, 17, 2, generator=generator, dtype=torch.float64)
+    scale = 1.3 if align == 'scale' else 1.0
+    moved = (target + error) * scale + torch.tensor([0.2, -0.1], dtype=torch.float64)
+    loss_moved, _ = Loss(target, weights, incidence, config)(moved)
+    loss_in_place, _ = Loss(target, weights, incidence, config)(target + error)
+    torch.testing.assert_close(loss_moved, loss_in_place)
+    plain, _ = Loss(target, weights, incidence, CorrectionConfig(bone_weight=bone_weight))(
+        moved)
+    assert (plain > 10 * loss_moved).all()
+    projected = moved.clone().requires_grad_(True)
+    loss, grad = Loss(target, weights, incidence, config)(projected, with_grad=True)
+    expected = torch.autograd.grad(loss.sum(), projected)[0]
+    torch.testing.assert_close(grad, expected)
+
+
 def test_off_returns_the_model_output(problem):
     machine, _, p3d, p2d = problem
     result = Corrector(machine, CorrectionConfig.from_preset('off')).correct(p3d, p2d)
@@ -196,7 +223,7 @@ def test_off_returns_the_model_output(problem):
     assert (result.steps == 0).all()
 
 
-@pytest.mark.parametrize('preset', ['paper', 'official'])
+@pytest.mark.parametrize('preset', ['paper', 'official', 'aligned'])
 def test_correction_lowers_2d_loss_and_3d_error(problem, preset):
     machine, truth, p3d, p2d = problem
     result = Corrector(machine, CorrectionConfig.from_preset(preset)).correct(p3d, p2d)
@@ -266,7 +293,10 @@ def test_a_masked_step_leaves_that_frame_untouched(problem, optimizer, lr):
     ({'adapt': ('regression',), 'bone_weight': 1.0}, False),
     ({'optimizer': 'adam', 'lr': 3e-4, 'max_steps': 3, 'epsilon_mm': 2.0}, True),
     ({'lr': 0.3, 'max_steps': 3}, True),
-], ids=['paper', 'adam-cp', 'sgd-c-bones', 'adam-eps', 'sgd-discards'])
+    ({'align_2d': 'scale', 'bone_weight': 0.5}, False),
+    ({'align_2d': 'translation', 'optimizer': 'adam', 'lr': 1e-4}, False),
+], ids=['paper', 'adam-cp', 'sgd-c-bones', 'adam-eps', 'sgd-discards', 'sgd-scale-bones',
+        'adam-translation'])
 def test_batched_equals_per_frame_loop(problem, overrides, some_discarded):
     machine, _, p3d, p2d = problem
     config = CorrectionConfig.from_preset('paper', **overrides)

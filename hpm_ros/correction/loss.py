@@ -24,15 +24,20 @@ class Loss:
     """The minimised 2D loss of one batch, with the joint weights normalised once.
 
     target p2d [B, K, 2] normalised crop coordinates; weights [B, K] >= 0; incidence [J-1, K]
-    from :func:`bone_incidence`. For d = p̂2d − p2d and w_b = w_parent · w_child:
-    loss = joint_weight · Σ_k w_k ‖d_k‖² / Σ_k w_k + bone_weight · Σ_b w_b ‖(A d)_b‖² / Σ_b w_b.
+    from :func:`bone_incidence`. For d = q − p2d and w_b = w_parent · w_child:
+    loss = joint_weight · Σ_k w_k ‖d_k‖² / Σ_k w_k + bone_weight · Σ_b w_b ‖(A d)_b‖² / Σ_b w_b,
+    where q = p̂2d (align_2d 'none'), or p̂2d moved (and scaled about its weighted mean) by the
+    weighted least-squares fit to p2d ('translation', 'scale'); the gradient includes the
+    dependence of the fit on p̂2d.
     """
 
     def __init__(self, target: torch.Tensor, weights: torch.Tensor, incidence: torch.Tensor,
                  config: CorrectionConfig) -> None:
-        self.target, self.incidence = target, incidence
+        self.target, self.incidence, self.align = target, incidence, config.align_2d
         total = weights.sum(1, keepdim=True).clamp_min(1e-12)
-        self.joint = (config.joint_weight * weights / total).unsqueeze(-1)
+        self.share = (weights / total).unsqueeze(-1)
+        self.joint = config.joint_weight * self.share
+        self.target_centred = target - (self.share * target).sum(1, keepdim=True)
         self.bone = None
         if config.bone_weight > 0:
             bone = (weights @ incidence.clamp_min(0).T) * (weights @ (-incidence).clamp_min(0).T)
@@ -41,7 +46,16 @@ class Loss:
 
     def __call__(self, projected: torch.Tensor, with_grad: bool = False) -> tuple:
         """projected p̂2d [B, K, 2] -> (loss [B], d loss / d p̂2d [B, K, 2] or None)."""
-        diff = projected - self.target
+        if self.align == 'none':
+            diff = projected - self.target
+        else:
+            centred = projected - (self.share * projected).sum(1, keepdim=True)
+            scale, spread = torch.ones_like(projected[:, :1, :1]), None
+            if self.align == 'scale':
+                spread = (self.share * centred.square()).sum((1, 2), keepdim=True)
+                fit = (self.share * centred * self.target_centred).sum((1, 2), keepdim=True)
+                scale = torch.where(spread > 1e-12, fit / spread.clamp_min(1e-12), scale)
+            diff = scale * centred - self.target_centred
         loss = (self.joint * diff.square()).sum((1, 2))
         grad = 2.0 * self.joint * diff if with_grad else None
         if self.bone is not None:
@@ -49,4 +63,18 @@ class Loss:
             loss = loss + (self.bone * bones.square()).sum((1, 2))
             if with_grad:
                 grad = grad + torch.matmul(self.incidence.T, 2.0 * self.bone * bones)
+        if with_grad and self.align != 'none':
+            grad = self._through_alignment(grad, centred, scale, spread)
         return loss, grad
+
+    def _through_alignment(self, grad: torch.Tensor, centred: torch.Tensor,
+                           scale: torch.Tensor, spread) -> torch.Tensor:
+        """d loss / d p̂2d from g = d loss / d diff, for diff = s·(p̂2d − mean) − centred p2d
+        with the fitted scale s (and the weighted mean) functions of p̂2d."""
+        result = scale * (grad - self.share * grad.sum(1, keepdim=True))
+        if spread is not None:
+            along = (grad * centred).sum((1, 2), keepdim=True)
+            slope = self.share * (self.target_centred - 2.0 * scale * centred)
+            result = result + torch.where(spread > 1e-12, along / spread.clamp_min(1e-12),
+                                          torch.zeros_like(along)) * slope
+        return result
