@@ -84,6 +84,25 @@ def test_two_d_only_samples_contribute_no_3d_loss(tiny_registered):
                for p in machine.transformer.parameters())
 
 
+def test_cached_features_give_the_transformer_loss_of_the_frozen_trunk(tiny_registered):
+    from hpm_ros.model import build_machine
+
+    torch.manual_seed(0)
+    machine = build_machine(tiny_registered)
+    bank = blob_bank(5, 3, tiny_registered.input_size, two_d_only=1)
+    model = StageLoss(machine, TrainConfig().losses)
+    pool = bank.indices(only_3d=True)
+    key, cache = loop.stage_cache(model, 'transformer', bank, pool, machine, torch.device('cpu'))
+    assert key == 'frozen_features' and cache.dtype == torch.float16
+    assert cache.shape[:2] == (5, 3) and not cache[0].any() and cache[pool].abs().sum() > 0
+    batch = bank.batch(pool[:3], machine.normalise_3d, torch.device('cpu'))
+    direct = model(batch, 'transformer')['pose3d']
+    cached = model({**batch, key: cache[torch.from_numpy(pool[:3])]}, 'transformer')['pose3d']
+    torch.testing.assert_close(cached, direct, rtol=1e-2, atol=1e-4)
+    assert loop.stage_cache(model, 'pose2d', bank, pool, machine, torch.device('cpu')) == (
+        None, None)
+
+
 def _stage_rows(log_path, stage):
     return [row for row in csv.DictReader(open(log_path)) if row['stage'] == stage]
 

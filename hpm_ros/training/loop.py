@@ -88,6 +88,39 @@ def cache_frozen_pose3d(model, bank: ClipBank, pool: np.ndarray, machine: PoseMa
     return cache
 
 
+def cache_frozen_features(model, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
+                          device: torch.device, chunk: int = 16) -> torch.Tensor:
+    """f2d [N, T, C, H, W] float16 of every clip (rows of ``pool`` filled, others zero) from
+    the frozen Ψ_R, computed once for the transformer stage (Algorithm 1, step 2: ω_R is
+    fixed, so its features are too). Half precision halves the memory (lite: 64 KB a frame);
+    the rounding (3 significant digits) is far below the features' own noise."""
+    loss = model.module if hasattr(model, 'module') else model
+    training = machine.training
+    machine.eval()
+    cache = None
+    for begin in tqdm(range(0, len(pool), chunk), desc='cache Ψ_R features', leave=False):
+        indices = pool[begin:begin + chunk]
+        features = loss.frozen_features(bank.batch(indices, machine.normalise_3d, device))
+        if cache is None:
+            cache = torch.zeros((len(bank), *features.shape[1:]), dtype=torch.float16,
+                                device=device)
+        cache[torch.from_numpy(indices)] = features.to(torch.float16)
+    machine.train(training)
+    return cache
+
+
+def stage_cache(model, stage: str, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
+                device: torch.device) -> tuple:
+    """(batch key, cached tensor) of what ``stage`` would recompute from frozen parts at
+    every step, or (None, None): Ψ_T's p3d for the projector stage, Ψ_R's features for the
+    transformer stage of the image front end (the keypoints front end's channels train)."""
+    if stage == 'projector':
+        return 'frozen_pose3d', cache_frozen_pose3d(model, bank, pool, machine, device)
+    if stage == 'transformer' and machine.config.front_end == 'image':
+        return 'frozen_features', cache_frozen_features(model, bank, pool, machine, device)
+    return None, None
+
+
 def _save_resume(path: Path, machine: PoseMachine, optimizer, stage_index: int,
                  step: int) -> None:
     partial = path.with_name(path.name + '.partial')
@@ -144,8 +177,7 @@ def train(config: TrainConfig, bank: ClipBank, resume: bool = False,
             model = context.wrap(StageLoss(machine, config.losses))
             machine.train()
             pool = bank.indices(only_3d=stage in ('transformer', 'projector'))
-            cache = (cache_frozen_pose3d(model, bank, pool, machine, context.device)
-                     if stage == 'projector' else None)
+            cache_key, cache = stage_cache(model, stage, bank, pool, machine, context.device)
             began = time.perf_counter()
             bar = tqdm(range(first_step, stage_config.steps), desc=f'stage {stage}',
                        disable=not (progress and context.is_main), dynamic_ncols=True)
@@ -157,7 +189,7 @@ def train(config: TrainConfig, bank: ClipBank, resume: bool = False,
                                      replace=len(pool) < stage_config.batch_size)
                 batch = bank.batch(indices, machine.normalise_3d, context.device)
                 if cache is not None:
-                    batch['frozen_pose3d'] = cache[torch.from_numpy(indices)]
+                    batch[cache_key] = cache[torch.from_numpy(indices)]
                 terms = model(batch, stage)
                 optimizer.zero_grad(set_to_none=True)
                 terms['total'].backward()

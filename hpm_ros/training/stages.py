@@ -98,11 +98,14 @@ class StageLoss(nn.Module):
 
     def _transformer(self, batch: dict) -> dict:
         """Eq. 6: Ψ_T's 3D pose sequence against the 3D ground truth (Ψ_R frozen; the
-        keypoints front end's learned channels train here)."""
-        with torch.set_grad_enabled(self.machine.config.front_end == 'keypoints'):
-            features = self._encode(batch)[0]
-        features = features.reshape(*batch['pose3d'].shape[:2], *features.shape[1:])
-        pose3d, _ = self.machine.transformer(features)
+        keypoints front end's learned channels train here). ``batch['frozen_features']``,
+        when the loop cached Ψ_R's features, saves running Ψ_R at every step."""
+        features = batch.get('frozen_features')
+        if features is None:
+            with torch.set_grad_enabled(self.machine.config.front_end == 'keypoints'):
+                features = self._encode(batch)[0]
+            features = features.reshape(*batch['pose3d'].shape[:2], *features.shape[1:])
+        pose3d, _ = self.machine.transformer(features.to(batch['pose3d'].dtype))
         return {'pose3d': masked_squared_error(pose3d, batch['pose3d'], self._frame_mask(batch))}
 
     def _projector_terms(self, pose3d: torch.Tensor, batch: dict) -> dict:
@@ -122,6 +125,12 @@ class StageLoss(nn.Module):
             'projection2d': masked_squared_error(projected, truth2d, keep2d)
             + masked_squared_error(projected_truth, truth2d, keep2d * mask3d),
         }
+
+    @torch.no_grad()
+    def frozen_features(self, batch: dict) -> torch.Tensor:
+        """f2d [B, T, C, H, W] of the frozen Ψ_R."""
+        features = self._encode(batch)[0]
+        return features.reshape(*batch['pose3d'].shape[:2], *features.shape[1:])
 
     @torch.no_grad()
     def frozen_pose3d(self, batch: dict) -> torch.Tensor:
