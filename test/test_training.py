@@ -1,5 +1,6 @@
 """Algorithm 1 trainer: configs, each stage lowers its loss, 2D-only samples, resume."""
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,8 @@ from hpm_ros.training import loop
 from hpm_ros.training.config import TrainConfig, train_config_from_dict
 from hpm_ros.training.losses import gaussian_heatmaps, masked_squared_error
 from hpm_ros.training.stages import StageLoss, set_trainable
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -152,3 +155,32 @@ def test_resume_continues_an_interrupted_run(tiny_registered, tmp_path, monkeypa
     steps = [int(r['step']) for r in _stage_rows(log, 'transformer')]
     assert steps == list(range(1, 15)) + list(range(11, 21)), 'restarted from step 10'
     assert (tmp_path / 'run' / 'final.pt').is_file()
+
+
+@pytest.mark.parametrize('recipe', ['lite.yaml', 'keypoints.yaml'])
+def test_shipped_recipes_run_end_to_end_on_a_short_schedule(recipe, tiny_registered, tmp_path,
+                                                            monkeypatch):
+    """`hpm train --config config/train/<recipe>`: the shipped schedule's stages, data and
+    losses, with a tiny model, a few clips and a few steps per stage."""
+    import dataclasses
+
+    from hpm_ros.model.config import KEYPOINTS
+    from hpm_ros.training.config import load_train_config
+    from hpm_ros.training.run import run_training
+
+    monkeypatch.setitem(CONFIGS, 'tiny_kp', dataclasses.replace(
+        KEYPOINTS, name='tiny_kp', input_size=16, head_hidden=16, transformer_channels=8,
+        transformer_fc=32, lstm_hidden=32, regression_hidden=32, projection_hidden=32))
+    config = load_train_config(ROOT / 'config' / 'train' / recipe)
+    shipped_stages = list(config.stages)
+    config.model = 'tiny' if config.model == 'lite' else 'tiny_kp'
+    config.output_dir = str(tmp_path / 'run')
+    config.data.train_clips, config.data.clip_length = 8, 3
+    for stage in config.stages.values():
+        stage.steps, stage.batch_size = 3, 2
+    final = run_training(config, workers=1)
+    machine, info = load_checkpoint(final)
+    assert machine.config.name == config.model and info.metadata['stage'] == 'final'
+    rows = list(csv.DictReader(open(tmp_path / 'run' / loop.LOG_NAME)))
+    assert list(dict.fromkeys(row['stage'] for row in rows)) == shipped_stages
+    assert all(np.isfinite(float(row['total'])) for row in rows)
