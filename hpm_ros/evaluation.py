@@ -28,12 +28,17 @@ VARIANTS = {
 @dataclass
 class Evaluation:
     """Per-frame errors of every variant: mpjpe[variant] and p_mpjpe[variant] are [N·T] mm;
-    actions [N·T] str; correction_applied [N·T] bool of the 'full' variant."""
+    actions [N·T] str; correction_applied [N·T] bool of the 'full' variant; clips [N] the bank
+    indices evaluated; pose2d [N·T, K, 2] Ψ_R's 2D (normalised crop coordinates) and pose3d
+    [N·T, K, 3] mm root-relative, the 'full' variant's output (for pictures)."""
 
     mpjpe: dict
     p_mpjpe: dict
     actions: np.ndarray
     correction_applied: np.ndarray
+    clips: np.ndarray = None
+    pose2d: np.ndarray = None
+    pose3d: np.ndarray = None
 
     def tables(self, metric: str) -> dict:
         """Variant label -> ActionTable of ``metric`` ('mpjpe' or 'p_mpjpe')."""
@@ -68,7 +73,7 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
     corrector = Corrector(machine, correction)
     no_correction = Corrector(machine, CorrectionConfig.from_preset('off'))
     predictions = {name: [] for name in variants}
-    applied = []
+    applied, pose2d = [], []
     clips = bank.indices(only_3d=True)
     for begin in tqdm(range(0, len(clips), batch_clips), desc='evaluate', disable=not progress):
         indices = clips[begin:begin + batch_clips]
@@ -78,6 +83,7 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
             if 'single_frame' in variants else None
         per_frame = {name: [] for name in variants}
         batch_applied = []
+        pose2d.append(torch.stack([output.pose2d for output in temporal], 1).cpu().numpy())
         for t, output in enumerate(temporal):
             full = corrector.correct(output.pose3d, output.pose2d)
             batch_applied.append(full.applied.cpu().numpy())
@@ -99,12 +105,47 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
             predictions[name].append(torch.stack(per_frame[name], dim=1).numpy())
     truth = bank.pose3d[clips].reshape(-1, *bank.pose3d.shape[2:])
     actions = np.repeat(np.asarray(bank.actions)[clips], bank.pose3d.shape[1])
-    errors, aligned = {}, {}
+    errors, aligned, outputs = {}, {}, {}
     for name in variants:
-        predicted = root_relative(np.concatenate(predictions[name]).reshape(truth.shape))
-        errors[name] = mpjpe(predicted, truth)
-        aligned[name] = p_mpjpe(predicted, truth)
-    return Evaluation(errors, aligned, actions, np.concatenate(applied).reshape(-1))
+        outputs[name] = root_relative(np.concatenate(predictions[name]).reshape(truth.shape))
+        errors[name] = mpjpe(outputs[name], truth)
+        aligned[name] = p_mpjpe(outputs[name], truth)
+    return Evaluation(errors, aligned, actions, np.concatenate(applied).reshape(-1), clips,
+                      np.concatenate(pose2d).reshape(*truth.shape[:2], 2), outputs.get('full'))
+
+
+def render_samples(evaluation: Evaluation, bank: ClipBank, png_path: Path,
+                   count: int = 6) -> Path:
+    """A PNG grid of ``count`` sample frames (the last frame of clips of different actions):
+    the crop with Ψ_R's 2D skeleton, and a side view of the predicted 3D (colours) over the
+    true 3D (grey), with the frame's MPJPE."""
+    from PIL import Image, ImageDraw
+
+    from hpm_ros.render import draw_pose_2d, draw_side_view, strip
+
+    frames = bank.pose3d.shape[1]
+    order = np.argsort([str(bank.actions[c]) for c in evaluation.clips], kind='stable')
+    chosen = [order[int(i)] for i in np.linspace(0, len(order) - 1, min(count, len(order)))]
+    rows = []
+    for position in chosen:
+        clip, frame = evaluation.clips[position], position * frames + frames - 1
+        crop = bank.images[clip, -1]
+        size = crop.shape[0]
+        overlay = draw_pose_2d(crop, evaluation.pose2d[frame] * size - 0.5)
+        height = max(size, 256)
+        side = draw_side_view(evaluation.pose3d[frame], size=height,
+                              truth=root_relative(bank.pose3d[clip, -1].astype(np.float64)))
+        panel = Image.fromarray(strip([overlay, side], height=height))
+        ImageDraw.Draw(panel).text(
+            (4, height - 14), f'{bank.actions[clip]}  MPJPE {evaluation.mpjpe["full"][frame]:.0f}'
+            ' mm', fill=(255, 255, 255))
+        rows.append(np.asarray(panel))
+    grid = [np.concatenate(rows[i:i + 2], axis=1) if len(rows[i:i + 2]) == 2 else rows[i]
+            for i in range(0, len(rows), 2)]
+    width = max(row.shape[1] for row in grid)
+    grid = [np.pad(row, ((0, 4), (0, width - row.shape[1]), (0, 0))) for row in grid]
+    Image.fromarray(np.concatenate(grid, axis=0)).save(png_path)
+    return Path(png_path)
 
 
 def write_report(evaluation: Evaluation, folder: Path, title: str, notes: str = '') -> Path:
@@ -165,5 +206,9 @@ def run_evaluation(model_path: str, clips: int, clip_length: int, seed: int, cor
     evaluation = evaluate_bank(machine, bank, CorrectionConfig.from_preset(correction))
     notes = (f'Model `{info.path.name}` (sha256 {info.sha256[:12]}), config '
              f'`{info.config.name}`; {clips} held-out synthetic clips of {clip_length} frames '
-             f'(test seeds, held-out CMU trials), correction preset `{correction}`.')
+             f'(test seeds, held-out CMU trials), correction preset `{correction}`.\n\n'
+             '![sample frames: Ψ_R 2D on the crop, predicted 3D (colour) over the truth (grey)]'
+             '(samples.png)')
+    Path(output).mkdir(parents=True, exist_ok=True)
+    render_samples(evaluation, bank, Path(output) / 'samples.png')
     return write_report(evaluation, Path(output), 'hpm evaluate', notes)
