@@ -143,5 +143,6 @@ def main(args) -> int:
           f'correction applied on {output["correction_applied"].mean() * 100:.0f} %, '
           f'{np.median(total):.1f} ms/frame median -> {path}')
     if args.render:
-        print(f'render: {render_strip(open_input(args.input, args.fps, args.max_frames), output, args.render)}')
+        frames = open_input(args.input, args.fps, args.max_frames)
+        print(f'render: {render_strip(frames, output, args.render)}')
     return 0

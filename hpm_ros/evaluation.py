@@ -168,15 +168,12 @@ def write_report(evaluation: Evaluation, folder: Path, title: str, notes: str = 
 
 def plot_per_action(tables: dict, png_path: Path) -> Path:
     """Grouped bar chart: one group per action (plus Avg), one bar per variant."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from matplotlib import pyplot
+    from hpm_ros.figures import new_figure, save_figure
 
     actions = list(dict.fromkeys(a for table in tables.values() for a in table.actions))
     labels = actions + ['Avg']
     width = 0.8 / max(len(tables), 1)
-    figure, axis = pyplot.subplots(figsize=(max(6.0, 1.2 * len(labels)), 4.0))
+    figure, axis = new_figure(figsize=(max(6.0, 1.2 * len(labels)), 4.0))
     for index, (name, table) in enumerate(tables.items()):
         values = dict(zip(table.actions, table.means))
         heights = [values.get(a, np.nan) for a in actions] + [table.average]
@@ -185,10 +182,7 @@ def plot_per_action(tables: dict, png_path: Path) -> Path:
     axis.set_xticks(np.arange(len(labels)), labels, rotation=30, ha='right')
     axis.set_ylabel('MPJPE (mm)')
     axis.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
-    pyplot.close(figure)
-    return Path(png_path)
+    return save_figure(figure, png_path)
 
 
 def run_evaluation(model_path: str, clips: int, clip_length: int, seed: int, correction: str,

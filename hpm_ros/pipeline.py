@@ -27,9 +27,10 @@ class PipelineConfig:
     """Run-time settings of :class:`PosePipeline` (the node's parameters map onto these).
 
     threads: torch CPU threads for the process (0 = torch's default; 1 is steadiest on a
-    small CPU shared with other processes). export_dir: folder of the exported ONNX / TensorRT files of the model (default: the
-    checkpoint's folder). crop_policy: 'auto' (ROI if given, else a box around the last 2D pose, else the whole
-    frame letterboxed), 'roi', 'track' (previous pose, else whole frame) or 'full'.
+    small CPU shared with other processes). export_dir: folder of the exported ONNX / TensorRT
+    files of the model (default: the checkpoint's folder). crop_policy: 'auto' (ROI if given,
+    else a box around the last 2D pose, else the whole frame letterboxed), 'roi', 'track'
+    (previous pose, else whole frame) or 'full'.
     """
 
     model_path: str
@@ -49,7 +50,8 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         if self.crop_policy not in CROP_POLICIES:
-            raise ValueError(f'crop_policy must be one of {CROP_POLICIES}, got {self.crop_policy!r}')
+            raise ValueError(
+                f'crop_policy must be one of {CROP_POLICIES}, got {self.crop_policy!r}')
         if self.crop_margin < 1.0:
             raise ValueError(f'crop_margin must be >= 1, got {self.crop_margin}')
         if self.nominal_depth_m <= 0:
@@ -68,7 +70,8 @@ class PoseResult:
     root-relative after correction; joints3d_raw the same before correction;
     joints3d_camera [K, 3] float32 metres, camera optical frame; placement 'reprojection'
     (from intrinsics) or 'nominal' (root on the ray of the 2D root at the nominal depth; without
-    intrinsics a focal length equal to the image width is assumed); valid False when no person was found.
+    intrinsics a focal length equal to the image width is assumed); valid False when no person
+    was found.
     """
 
     keypoints2d: np.ndarray
@@ -98,7 +101,7 @@ class PosePipeline:
         self.machine, self.checkpoint = load_checkpoint(Path(config.model_path))
         self.device = torch.device(config.device)
         self.machine.to(self.device)
-        model_dir = Path(config.export_dir) if config.export_dir else Path(config.model_path).parent
+        model_dir = Path(config.export_dir or Path(config.model_path).parent)
         self.backend = create_backend(config.backend, (self.machine, self.checkpoint), model_dir,
                                       device=config.device,
                                       allow_fallback=config.allow_backend_fallback)

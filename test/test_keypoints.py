@@ -135,8 +135,8 @@ def test_outside_joints_get_low_confidence_and_box_jitter_statistics():
     assert detections.outside[:, 3].all() and detections.confidence[:, 3].max() <= 0.1
     assert detections.confidence[~detections.outside].min() >= 0.5
     boxes = np.tile([100.0, 50.0, 400.0], (20000, 1))
-    moved = jitter_boxes(boxes, np.random.default_rng(8), KeypointNoise(box_shift=0.05,
-                                                                         box_scale=0.1))
+    moved = jitter_boxes(boxes, np.random.default_rng(8),
+                         KeypointNoise(box_shift=0.05, box_scale=0.1))
     centre_shift = (moved[:, :2] + moved[:, 2:] / 2) - (boxes[:, :2] + boxes[:, 2:] / 2)
     assert centre_shift.std(axis=0) == pytest.approx([20.0, 20.0], rel=0.03)
     assert np.log(moved[:, 2] / 400.0).std() == pytest.approx(0.1, rel=0.03)

@@ -34,7 +34,8 @@ def test_paper_sizes_match_the_publication():
     assert machine.transformer.lstm.num_layers == 2
     assert machine.transformer.adapt[7].out_features == 1024
     convs = [m for m in machine.transformer.adapt if isinstance(m, nn.Conv2d)]
-    assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [(128, (5, 5), (2, 2))] * 2
+    assert [(m.out_channels, m.kernel_size, m.stride) for m in convs] == [
+        (128, (5, 5), (2, 2))] * 2
     projection = machine.projector.projection
     assert [projection.fc1.out_features, projection.fc2.out_features,
             projection.fc3.out_features, projection.fc4.out_features] == [1024, 1024, 1024, 34]
@@ -99,7 +100,8 @@ def test_soft_argmax_finds_a_peak():
     heatmaps[0, 0, 2, 5] = 50.0
     heatmaps[0, 1, 7, 0] = 50.0
     coordinates, confidence = soft_argmax(heatmaps)
-    torch.testing.assert_close(coordinates[0], torch.tensor([[5.5 / 8, 2.5 / 8], [0.5 / 8, 7.5 / 8]]))
+    torch.testing.assert_close(coordinates[0],
+                               torch.tensor([[5.5 / 8, 2.5 / 8], [0.5 / 8, 7.5 / 8]]))
     assert (confidence > 0.99).all()
     flat, flat_confidence = soft_argmax(torch.zeros(1, 1, 8, 8))
     torch.testing.assert_close(flat[0, 0], torch.tensor([0.5, 0.5]))
@@ -118,7 +120,8 @@ def test_normalisation_round_trip(tiny_config):
     machine = build_machine(tiny_config)
     machine.set_normalisation(torch.full((17, 3), -800.0), torch.full((17, 3), 900.0))
     pose = torch.randn(4, 17, 3) * 300
-    torch.testing.assert_close(machine.denormalise_3d(machine.normalise_3d(pose)), pose, atol=1e-3, rtol=0)
+    torch.testing.assert_close(machine.denormalise_3d(machine.normalise_3d(pose)), pose,
+                               atol=1e-3, rtol=0)
     with pytest.raises(ValueError):
         machine.set_normalisation(torch.zeros(17, 3), torch.zeros(17, 3))
 

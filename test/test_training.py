@@ -119,8 +119,8 @@ def test_each_stage_lowers_its_loss(tiny_registered, tmp_path):
     bank = blob_bank(6, 3, tiny_registered.input_size, two_d_only=2)
     final = loop.train(config, bank, progress=False)
     for stage in steps:
-        losses = [float(row['total']) for row in _stage_rows(tmp_path / 'run' / loop.LOG_NAME,
-                                                              stage)]
+        rows = _stage_rows(tmp_path / 'run' / loop.LOG_NAME, stage)
+        losses = [float(row['total']) for row in rows]
         assert len(losses) == steps[stage]
         assert np.mean(losses[-5:]) < np.mean(losses[:5]), stage
         assert (tmp_path / 'run' / f'stage_{stage}.pt').is_file()

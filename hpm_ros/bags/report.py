@@ -57,7 +57,7 @@ def summarise(result: dict, config) -> dict:
         'images_in_bag': int(result['images_in_bag']), 'frames_processed': frames,
         'frames_with_person': int(result['valid'].sum()),
         'bag_rate_hz': ((result['images_in_bag'] - 1) / result['bag_duration_s']
-                             if result['bag_duration_s'] > 0 else None),
+                        if result['bag_duration_s'] > 0 else None),
         'pipeline_rate_hz': 1000.0 / latency['total']['mean'],
         'wall_rate_hz': frames / result['wall_s'] if result['wall_s'] > 0 else None,
         'latency_ms': latency,
@@ -141,15 +141,12 @@ def _markdown(summary: dict, bag, output_bag, input_topics: dict, output_counts:
 
 def plot_per_frame(result: dict, found: dict, png_path: Path) -> Path:
     """Per-frame MPJPE with / without correction (with truth), confidence and correction shift."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from matplotlib import pyplot
+    from hpm_ros.figures import new_figure, save_figure
 
     index = np.arange(len(result['valid']))
     rows = 2 if found else 1
-    figure, axes = pyplot.subplots(rows, 1, figsize=(9.0, 2.6 * rows), sharex=True,
-                                   squeeze=False)
+    figure, axes = new_figure(rows, 1, figsize=(9.0, 2.6 * rows), sharex=True,
+                              squeeze=False)
     if found:
         axis = axes[0, 0]
         for key, label in (('mpjpe_uncorrected', 'MPJPE without correction'),
@@ -170,10 +167,7 @@ def plot_per_frame(result: dict, found: dict, png_path: Path) -> Path:
     twin.set_ylabel('confidence')
     axis.legend(loc='upper left', fontsize=7)
     twin.legend(loc='upper right', fontsize=7)
-    figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
-    pyplot.close(figure)
-    return Path(png_path)
+    return save_figure(figure, png_path)
 
 
 def render_frames(result: dict, png_path: Path, joint_confidence: float) -> Path:

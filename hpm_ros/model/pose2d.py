@@ -46,7 +46,8 @@ class PoseNet2D(nn.Module):
             if stage_index > 0:
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             for width in stage:
-                layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+                layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1),
+                           nn.ReLU(inplace=True)]
                 channels = width
         self.trunk = nn.Sequential(*layers)
         self.head = nn.Sequential(

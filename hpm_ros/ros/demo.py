@@ -1,12 +1,13 @@
 """`hpm demo`: the node in its own process, a generated camera stream over DDS, measured output.
 
 Frames are 448×336 RGB: Fast DDS's default transports do not carry best-effort messages over
-about 512 KB between processes (see the README on large images). The demo renders a person moving in front of a virtual camera (procedural motion, so it needs
-nothing beside the package), starts ``hpm_pose_node`` on the shipped model as a separate
-process, publishes the frames with their CameraInfo at camera rate from this process,
-collects the node's PoseArray messages and writes an output folder: ``demo.gif`` (frames with
-the projected 3D skeleton and a side view against the ground truth), ``summary.md`` and
-``results.json`` (rate, latency, drops, MPJPE), ``poses.npz``.
+about 512 KB between processes (see the README on large images). The demo renders a person
+moving in front of a virtual camera (procedural motion, so it needs nothing beside the
+package), starts ``hpm_pose_node`` on the shipped model as a separate process, publishes
+the frames with their CameraInfo at camera rate from this process, collects the node's
+PoseArray messages and writes an output folder: ``demo.gif`` (frames with the projected 3D
+skeleton and a side view against the ground truth), ``summary.md`` and ``results.json``
+(rate, latency, drops, MPJPE), ``poses.npz``.
 """
 from __future__ import annotations
 
@@ -204,7 +205,8 @@ def run_demo(output: Path, frames: int = 90, rate_hz: float = 15.0, seed: int = 
     output.mkdir(parents=True, exist_ok=True)
     model_path = Path(model_path or default_model_path())
     env = demo_environment(domain_id)
-    os.environ.update({key: env[key] for key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID')})
+    os.environ.update({key: env[key]
+                       for key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID')})
     print(f'rendering {frames} frames of a walking person ({IMAGE_SIZE[0]}×{IMAGE_SIZE[1]}) ...',
           flush=True)
     motion = generate_motion('walk', frames, rate_hz, np.random.default_rng(seed))

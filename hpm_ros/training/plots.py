@@ -7,15 +7,12 @@ from pathlib import Path
 
 def plot_loss_curves(log_path: Path, png_path: Path) -> Path:
     """One panel per stage, every logged loss term against the step, log scale."""
-    import matplotlib
-
-    matplotlib.use('Agg')
-    from matplotlib import pyplot
+    from hpm_ros.figures import new_figure, save_figure
 
     rows = list(csv.DictReader(open(log_path, newline='')))
     stages = list(dict.fromkeys(row['stage'] for row in rows))
-    figure, axes = pyplot.subplots(1, max(len(stages), 1), figsize=(4.5 * max(len(stages), 1), 3.6),
-                                   squeeze=False)
+    panels = max(len(stages), 1)
+    figure, axes = new_figure(1, panels, figsize=(4.5 * panels, 3.6), squeeze=False)
     for axis, stage in zip(axes[0], stages):
         stage_rows = [row for row in rows if row['stage'] == stage]
         steps = [int(row['step']) for row in stage_rows]
@@ -28,7 +25,4 @@ def plot_loss_curves(log_path: Path, png_path: Path) -> Path:
         axis.set_xlabel('step')
         axis.legend(fontsize=7)
     axes[0][0].set_ylabel('loss')
-    figure.tight_layout()
-    figure.savefig(png_path, dpi=110)
-    pyplot.close(figure)
-    return Path(png_path)
+    return save_figure(figure, png_path)
