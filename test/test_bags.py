@@ -82,7 +82,7 @@ def test_round_trip_report_matches_direct_pipeline(model, tmp_path, storage, com
         float(p_mpjpe(np.stack(poses), target).mean()), rel=1e-9)
     assert numbers['correction_applied'] + numbers['correction_discarded'] <= FRAMES
     text = report.read_text()
-    assert f'{numbers["mpjpe_mm"]:.1f}' in text and 'Latency per stage' in text
+    assert f'{numbers["mpjpe_mm"]:.2f}' in text and 'Latency per stage' in text
     for name in ('error_plot.png', 'strip.png', 'frames.npz'):
         assert (tmp_path / 'report' / name).stat().st_size > 0
 

@@ -136,3 +136,36 @@ def test_config_validation(tiny_config):
     with pytest.raises(ConfigError, match='too small'):
         ModelConfig.from_dict({**data, 'input_size': 64})
     assert transformer_output_cells(46) == 3 and transformer_output_cells(16) == 1
+
+
+def test_transformer_reads_joint_maps_or_trunk_features(tiny_config):
+    import dataclasses
+
+    from hpm_ros.model.config import KEYPOINTS
+
+    images = torch.rand(2, 3, tiny_config.input_size, tiny_config.input_size)
+    maps_config = dataclasses.replace(tiny_config, transformer_input='heatmaps')
+    trunk_config = dataclasses.replace(tiny_config, transformer_input='features')
+    assert maps_config.feature_channels == 17
+    assert trunk_config.feature_channels == tiny_config.trunk[-1][-1]
+    with_maps = build_machine(maps_config).eval()
+    with_trunk = build_machine(trunk_config).eval()
+    with_trunk.pose2d.load_state_dict(with_maps.pose2d.state_dict())
+    with torch.no_grad():
+        maps, heatmaps, pose2d, _ = with_maps.encode(images)
+        trunk, heatmaps_again, pose2d_again, _ = with_trunk.encode(images)
+    torch.testing.assert_close(heatmaps, heatmaps_again)
+    torch.testing.assert_close(pose2d, pose2d_again)
+    assert trunk.shape[1] == tiny_config.trunk[-1][-1] and maps.shape == heatmaps.shape
+    assert (maps > 0).all() and (maps <= 1).all()
+    flat_maps, flat_heatmaps = maps.flatten(2), heatmaps.flatten(2)
+    assert torch.equal(flat_maps.argmax(-1), flat_heatmaps.argmax(-1))
+    torch.testing.assert_close(flat_maps.amax(-1), torch.ones(2, 17))
+    ratio = flat_maps[..., 0] / flat_maps[..., 1]
+    expected = torch.exp(tiny_config.softargmax_beta * (flat_heatmaps[..., 0]
+                                                        - flat_heatmaps[..., 1]))
+    torch.testing.assert_close(ratio, expected)
+    with pytest.raises(ConfigError, match='transformer_input'):
+        dataclasses.replace(tiny_config, transformer_input='images')
+    with pytest.raises(ConfigError, match='keypoints front end'):
+        dataclasses.replace(KEYPOINTS, transformer_input='heatmaps')

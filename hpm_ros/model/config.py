@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from hpm_ros.errors import ConfigError
 
 FRONT_ENDS = ('image', 'keypoints')
+TRANSFORMER_INPUTS = ('features', 'heatmaps')
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,13 @@ class ModelConfig:
     ``input_size`` is the side F of the feature maps (one Gaussian heatmap per joint, standard
     deviation ``keypoint_sigma`` cells), ``keypoint_channels`` learned channels are appended
     and ``head_hidden`` is the width of the small network that computes them.
+
+    ``transformer_input`` (image front end): what Ψ_T reads as the 2D pose-aware features f2d,
+    'features' (the last trunk convolution, C channels) or 'heatmaps' (Ψ_R's K joint maps as
+    peak-normalised probabilities exp(β·(h − max h)) in (0, 1], the maps whose soft-argmax is
+    the 2D pose). Measured on the lite trunk: Ψ_T stalls at the mean pose on the unnormalised
+    trunk activations (mean 2.2, max 40) for 6000 steps and learns from the joint maps within
+    a few hundred (models/MODEL_CARD.md).
     """
 
     name: str
@@ -39,6 +47,7 @@ class ModelConfig:
     front_end: str = 'image'
     keypoint_channels: int = 0
     keypoint_sigma: float = 1.0
+    transformer_input: str = 'features'
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'trunk', tuple(tuple(int(c) for c in s) for s in self.trunk))
@@ -48,12 +57,18 @@ class ModelConfig:
             raise ConfigError('the image front end needs a trunk; the keypoints front end has '
                               f'none (trunk must be empty), got front_end={self.front_end!r} '
                               f'with {len(self.trunk)} trunk stages')
+        if self.transformer_input not in TRANSFORMER_INPUTS:
+            raise ConfigError(f'transformer_input must be one of {TRANSFORMER_INPUTS}, got '
+                              f'{self.transformer_input!r}')
+        if self.front_end == 'keypoints' and self.transformer_input != 'features':
+            raise ConfigError('the keypoints front end\'s features are already joint maps: '
+                              'transformer_input must be \'features\'')
         if self.keypoint_channels < 0 or not self.keypoint_sigma > 0:
             raise ConfigError('keypoint_channels must be >= 0 and keypoint_sigma > 0, got '
                               f'{self.keypoint_channels} and {self.keypoint_sigma}')
         if self.input_size % self.stride != 0:
-            raise ConfigError(
-                f'input_size {self.input_size} must be a multiple of the trunk stride {self.stride}')
+            raise ConfigError(f'input_size {self.input_size} must be a multiple of the trunk '
+                              f'stride {self.stride}')
         if transformer_output_cells(self.feature_size) < 1:
             raise ConfigError(
                 f'feature maps of {self.feature_size} cells are too small for Ψ_T '
@@ -75,9 +90,12 @@ class ModelConfig:
 
     @property
     def feature_channels(self) -> int:
-        """Channels C of f2d (the last trunk convolution; K heatmaps + learned channels)."""
+        """Channels C of f2d (the last trunk convolution, or K joint maps; for the keypoints
+        front end K joint maps + learned channels)."""
         if self.front_end == 'keypoints':
             return self.num_joints + self.keypoint_channels
+        if self.transformer_input == 'heatmaps':
+            return self.num_joints
         return self.trunk[-1][-1]
 
     def to_dict(self) -> dict:
@@ -89,7 +107,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> 'ModelConfig':
         """Build from plain data; unknown or missing keys raise ConfigError. Keys added after
-        the first release (front_end, keypoint_*) take their defaults when absent."""
+        the first release (front_end, keypoint_*, transformer_input) take their defaults when
+        absent."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -122,6 +141,8 @@ PAPER = ModelConfig(
     projection_hidden=1024,
 )
 
+# 'lite': a small Table 1 trunk for CPUs, 32×32 features; Ψ_T reads Ψ_R's joint maps (see
+# transformer_input) and Ψ_C/Ψ_P train with δ = 0.1 (see KEYPOINTS below).
 LITE = ModelConfig(
     name='lite',
     input_size=128,
@@ -133,21 +154,28 @@ LITE = ModelConfig(
     lstm_layers=2,
     regression_hidden=256,
     projection_hidden=256,
+    joint_dropout=0.1,
+    transformer_input='heatmaps',
 )
 
+# The keypoints front end: 17 heatmaps of 16×16 cells (σ = 1 cell), no learned channels, the
+# Ψ_T / Ψ_C / Ψ_P sizes of 'lite'. Measured on held-out motion (models/KEYPOINTS_MODEL_CARD.md):
+# 32×32 maps or 32 learned channels cost 2-3× the training time per step for no gain within a
+# 20-minute budget; δ = 0.1 instead of the paper's 0.3, which left Ψ_C's output 7 mm worse.
 KEYPOINTS = ModelConfig(
     name='keypoints',
     front_end='keypoints',
-    input_size=32,
+    input_size=16,
     trunk=(),
-    head_hidden=256,
+    head_hidden=128,
     transformer_channels=64,
     transformer_fc=256,
     lstm_hidden=256,
     lstm_layers=2,
     regression_hidden=256,
     projection_hidden=256,
-    keypoint_channels=32,
+    joint_dropout=0.1,
+    keypoint_channels=0,
     keypoint_sigma=1.0,
 )
 
@@ -159,4 +187,5 @@ def get_config(name: str) -> ModelConfig:
     try:
         return CONFIGS[name]
     except KeyError as error:
-        raise ConfigError(f'unknown model config {name!r}; choose from {sorted(CONFIGS)}') from error
+        raise ConfigError(
+            f'unknown model config {name!r}; choose from {sorted(CONFIGS)}') from error

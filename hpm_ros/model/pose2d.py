@@ -54,11 +54,16 @@ class PoseNet2D(nn.Module):
             nn.Conv2d(channels, config.head_hidden, kernel_size=1), nn.ReLU(inplace=True),
             nn.Conv2d(config.head_hidden, config.num_joints, kernel_size=1))
         self.beta = config.softargmax_beta
+        self.joint_maps = config.transformer_input == 'heatmaps'
 
     def forward(self, images: torch.Tensor) -> tuple:
         """images [B, 3, S, S] float32 RGB in [0, 1] -> (f2d [B, C, F, F], heatmaps [B, K, F, F],
-        p2d [B, K, 2] normalised crop coordinates, confidence [B, K])."""
+        p2d [B, K, 2] normalised crop coordinates, confidence [B, K]). f2d is the trunk's
+        output, or with ``transformer_input='heatmaps'`` the joint maps exp(β·(h − max h))."""
         features = self.trunk(images - 0.5)
         heatmaps = self.head(features)
         pose2d, confidence = soft_argmax(heatmaps, self.beta)
+        if self.joint_maps:
+            peak = heatmaps.flatten(2).amax(-1)[..., None, None]
+            features = torch.exp(self.beta * (heatmaps - peak))
         return features, heatmaps, pose2d, confidence
