@@ -32,7 +32,8 @@ def _run_demo(args) -> int:
 
 def _add_train(commands) -> None:
     parser = commands.add_parser('train', help='train a model (Algorithm 1) on synthetic clips')
-    parser.add_argument('--config', required=True, help='training YAML, e.g. config/train/lite.yaml')
+    parser.add_argument('--config', required=True,
+                        help='training YAML, e.g. config/train/lite.yaml')
     parser.add_argument('--resume', action='store_true', help='continue from resume.pt')
     parser.add_argument('--output-dir', help='override output_dir of the config')
     parser.add_argument('--threads', type=int, help='torch CPU threads (override the config)')
@@ -153,6 +154,7 @@ COMMANDS.update({
     'make-bag': _lazy('hpm_ros.bags.make'),
     'bag-eval': _lazy('hpm_ros.bags.evaluate'),
     'play': _lazy('hpm_ros.ros.play'),
+    'lift': _lazy('hpm_ros.lift'),
 })
 
 

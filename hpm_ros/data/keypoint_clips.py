@@ -196,10 +196,10 @@ def build_keypoint_bank(num_clips: int, clip_length: int, seed: int = 0, split: 
     """``num_clips`` clips of ``clip_length`` frames.
 
     With probability ``mocap_fraction`` a clip is a window of recorded motion (the BVH trials
-    of ``split`` under ``mocap_dir`` and ``extra_motions``, (label, [T, 17, 3] mm world)
-    pairs, labelled Human3.6M, chosen in proportion to their frames), else procedural motion. joint_sets:
-    {input joint set: weight} (default: h36m17, mpii16, coco17 equally). Deterministic in
-    (seed, split).
+    of ``split`` under ``mocap_dir`` and ``extra_motions``, (label, [T, 17, 3] mm world) pairs
+    labelled Human3.6M, chosen in proportion to their frames), else procedural motion.
+    joint_sets: {input joint set: weight} (default: h36m17, mpii16, coco17 equally).
+    Deterministic in (seed, split).
     """
     if split not in SPLIT_SEED_OFFSET:
         raise ValueError(f'split must be one of {sorted(SPLIT_SEED_OFFSET)}, got {split!r}')
@@ -272,4 +272,3 @@ def held_out_sequences(mocap_dir, procedural: int, length: int, fps: float = 25.
         sequences.append(view_motion(f'procedural/{offset + 50_000 + index}',
                                      ACTION_LABELS[kind], motion, offset + 60_000 + index))
     return sequences
-
