@@ -38,16 +38,20 @@ class ClipBank:
         """Clip indices, all of them or only those with 3D ground truth."""
         return np.flatnonzero(self.has_3d) if only_3d else np.arange(len(self))
 
-    def batch(self, indices: np.ndarray, normalise_3d, device: torch.device) -> dict:
-        """Tensors for the clips at ``indices``: images [B, T, 3, S, S] float in [0, 1],
-        pose2d, pose3d (through ``normalise_3d``, mm -> normalised), has_3d [B] bool."""
-        images = torch.from_numpy(self.images[indices]).to(device)
-        return {
-            'images': images.permute(0, 1, 4, 2, 3).float() / 255.0,
+    def batch(self, indices: np.ndarray, normalise_3d, device: torch.device,
+              with_inputs: bool = True) -> dict:
+        """Tensors for the clips at ``indices``: images [B, T, 3, S, S] float in [0, 1] (left
+        out with ``with_inputs=False``, for stages that read cached outputs instead), pose2d,
+        pose3d (through ``normalise_3d``, mm -> normalised), has_3d [B] bool."""
+        batch = {
             'pose2d': torch.from_numpy(self.pose2d[indices]).to(device),
             'pose3d': normalise_3d(torch.from_numpy(self.pose3d[indices]).to(device)),
             'has_3d': torch.from_numpy(self.has_3d[indices]).to(device),
         }
+        if with_inputs:
+            images = torch.from_numpy(self.images[indices]).to(device)
+            batch['images'] = images.permute(0, 1, 4, 2, 3).float() / 255.0
+        return batch
 
     @staticmethod
     def concatenate(banks: list) -> 'ClipBank':

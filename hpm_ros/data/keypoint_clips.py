@@ -128,15 +128,19 @@ class KeypointClipBank:
         """Clip indices, all of them or only those with 3D ground truth."""
         return np.flatnonzero(self.has_3d) if only_3d else np.arange(len(self))
 
-    def batch(self, indices: np.ndarray, normalise_3d, device: torch.device) -> dict:
-        """Tensors of the clips at ``indices``: keypoints, confidence, pose2d, pose3d
-        (through ``normalise_3d``, mm -> normalised) and has_3d, as StageLoss takes them."""
+    def batch(self, indices: np.ndarray, normalise_3d, device: torch.device,
+              with_inputs: bool = True) -> dict:
+        """Tensors of the clips at ``indices``: keypoints and confidence (left out with
+        ``with_inputs=False``), pose2d, pose3d (through ``normalise_3d``, mm -> normalised)
+        and has_3d, as StageLoss takes them."""
         def tensor(array):
             return torch.from_numpy(np.ascontiguousarray(array[indices])).to(device)
 
-        return {'keypoints': tensor(self.keypoints), 'confidence': tensor(self.confidence),
-                'pose2d': tensor(self.pose2d), 'pose3d': normalise_3d(tensor(self.pose3d)),
-                'has_3d': tensor(self.has_3d)}
+        batch = {'pose2d': tensor(self.pose2d), 'pose3d': normalise_3d(tensor(self.pose3d)),
+                 'has_3d': tensor(self.has_3d)}
+        if with_inputs:
+            batch.update(keypoints=tensor(self.keypoints), confidence=tensor(self.confidence))
+        return batch
 
 
 @lru_cache(maxsize=None)

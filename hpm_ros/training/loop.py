@@ -187,7 +187,8 @@ def train(config: TrainConfig, bank: ClipBank, resume: bool = False,
                     group['lr'] = lr
                 indices = rng.choice(pool, size=stage_config.batch_size,
                                      replace=len(pool) < stage_config.batch_size)
-                batch = bank.batch(indices, machine.normalise_3d, context.device)
+                batch = bank.batch(indices, machine.normalise_3d, context.device,
+                                   with_inputs=cache is None)
                 if cache is not None:
                     batch[cache_key] = cache[torch.from_numpy(indices)]
                 terms = model(batch, stage)
