@@ -15,7 +15,7 @@ def _add_demo(commands) -> None:
     parser.add_argument('--rate', type=float, default=15.0, help='camera rate in Hz')
     parser.add_argument('--seed', type=int, default=7)
     parser.add_argument('--model', help='checkpoint (default: the shipped model)')
-    parser.add_argument('--correction', default='paper', help='off, paper, official or aligned')
+    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--domain-id', type=int, default=87,
                         help='ROS_DOMAIN_ID of the demo graph (discovery stays on localhost)')
 
@@ -53,15 +53,18 @@ def _add_evaluate(commands) -> None:
     parser.add_argument('--clips', type=int, default=200, help='held-out clips to render')
     parser.add_argument('--clip-length', type=int, default=8)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--correction', default='paper', help='off, paper, official or aligned')
+    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
+    parser.add_argument('--correction-lr', type=float,
+                        help='learning rate of the correction (default: the preset\'s)')
     parser.add_argument('--output', default='out/evaluate', help='report folder')
 
 
 def _run_evaluate(args) -> int:
     from hpm_ros.evaluation import run_evaluation
 
+    overrides = {} if args.correction_lr is None else {'lr': args.correction_lr}
     report = run_evaluation(args.model, args.clips, args.clip_length, args.seed,
-                            args.correction, args.output)
+                            args.correction, args.output, overrides)
     print(report.read_text())
     print(f'report: {report}')
     return 0
@@ -99,7 +102,7 @@ def _add_estimate(commands) -> None:
                         help='camera intrinsics in pixels (adds joints3d_camera)')
     parser.add_argument('--model', help='checkpoint (default: the shipped model)')
     parser.add_argument('--backend', default='torch', help='torch or onnxruntime')
-    parser.add_argument('--correction', default='paper', help='off, paper, official or aligned')
+    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--fps', type=float, help='frame rate (default: the video\'s, or 30)')
     parser.add_argument('--max-frames', type=int, help='only the first N frames or images')
     parser.add_argument('--render', help='also write a PNG strip of frames with skeletons')

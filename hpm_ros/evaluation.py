@@ -15,7 +15,9 @@ from hpm_ros.data.clips import ClipBank
 from hpm_ros.geometry import root_relative
 from hpm_ros.metrics import format_table, mpjpe, p_mpjpe, per_action_table
 from hpm_ros.model.machine import PoseMachine
+from hpm_ros.pipeline import PipelineConfig
 
+JOINT_CONFIDENCE = PipelineConfig.joint_confidence
 VARIANTS = {
     'full': 'Ours (with correction)',
     'no_correction_test': 'w/o self-correction at test',
@@ -62,10 +64,12 @@ def _stream(machine: PoseMachine, images: torch.Tensor, temporal: bool) -> list:
 
 
 def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionConfig,
-                  variants=tuple(VARIANTS), batch_clips: int = 32,
-                  progress: bool = True) -> Evaluation:
+                  variants=tuple(VARIANTS), batch_clips: int = 32, progress: bool = True,
+                  joint_confidence: float = JOINT_CONFIDENCE) -> Evaluation:
     """Run every variant over every frame of ``bank`` (clips streamed causally, state
-    carried from the first frame of each clip) and measure MPJPE / P-MPJPE against its 3D."""
+    carried from the first frame of each clip) and measure MPJPE / P-MPJPE against its 3D.
+    As in the node's pipeline, only joints whose Ψ_R confidence reaches ``joint_confidence``
+    enter the correction's 2D loss (all joints for the 2D ground truth target)."""
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise ValueError(f'unknown evaluation variants {unknown}; choose from {list(VARIANTS)}')
@@ -85,7 +89,8 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
         batch_applied = []
         pose2d.append(torch.stack([output.pose2d for output in temporal], 1).cpu().numpy())
         for t, output in enumerate(temporal):
-            full = corrector.correct(output.pose3d, output.pose2d)
+            weights = (output.confidence >= joint_confidence).float()
+            full = corrector.correct(output.pose3d, output.pose2d, weights)
             batch_applied.append(full.applied.cpu().numpy())
             results = {
                 'full': full.pose3d_mm,
@@ -93,7 +98,8 @@ def evaluate_bank(machine: PoseMachine, bank: ClipBank, correction: CorrectionCo
                     output.pose3d, output.pose2d).pose3d_mm,
                 'no_correction_train_test': lambda: machine.denormalise_3d(output.pose3d),
                 'single_frame': lambda: corrector.correct(
-                    single[t].pose3d, single[t].pose2d).pose3d_mm,
+                    single[t].pose3d, single[t].pose2d,
+                    (single[t].confidence >= joint_confidence).float()).pose3d_mm,
                 'gt2d_correction': lambda: corrector.correct(
                     output.pose3d, batch['pose2d'][:, t]).pose3d_mm,
             }
@@ -186,7 +192,7 @@ def plot_per_action(tables: dict, png_path: Path) -> Path:
 
 
 def run_evaluation(model_path: str, clips: int, clip_length: int, seed: int, correction: str,
-                   output: str) -> Path:
+                   output: str, correction_overrides: dict = None) -> Path:
     """`hpm evaluate`: render ``clips`` held-out clips (test seeds, held-out mocap trials),
     evaluate every variant and write the report; returns the report path."""
     from hpm_ros.checkpoint import load_checkpoint
@@ -197,10 +203,14 @@ def run_evaluation(model_path: str, clips: int, clip_length: int, seed: int, cor
     machine, info = load_checkpoint(model_path or default_model_path())
     bank = build_bank(clips, clip_length, machine.config.input_size, seed=seed, split='test',
                       mocap_dir=find_mocap_root())
-    evaluation = evaluate_bank(machine, bank, CorrectionConfig.from_preset(correction))
+    overrides = correction_overrides or {}
+    evaluation = evaluate_bank(machine, bank,
+                               CorrectionConfig.from_preset(correction, **overrides))
+    knobs = ''.join(f', {name} {value}' for name, value in overrides.items())
     notes = (f'Model `{info.path.name}` (sha256 {info.sha256[:12]}), config '
              f'`{info.config.name}`; {clips} held-out synthetic clips of {clip_length} frames '
-             f'(test seeds, held-out CMU trials), correction preset `{correction}`.\n\n'
+             f'(test seeds, held-out CMU trials), correction preset `{correction}`{knobs}; '
+             f'joints with Ψ_R confidence >= {JOINT_CONFIDENCE} enter the correction.\n\n'
              '![sample frames: Ψ_R 2D on the crop, predicted 3D (colour) over the truth (grey)]'
              '(samples.png)')
     Path(output).mkdir(parents=True, exist_ok=True)

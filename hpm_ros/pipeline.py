@@ -39,7 +39,7 @@ class PipelineConfig:
     device: str = 'cpu'
     threads: int = 0
     allow_backend_fallback: bool = False
-    correction_preset: str = 'paper'
+    correction_preset: str = 'aligned'
     correction_overrides: dict = field(default_factory=dict)
     crop_policy: str = 'auto'
     crop_margin: float = 1.25

@@ -230,7 +230,9 @@ def test_correction_lowers_2d_loss_and_3d_error(problem, preset):
     result = Corrector(machine, CorrectionConfig.from_preset(preset)).correct(p3d, p2d)
     before, after = mpjpe(machine.denormalise_3d(result.uncorrected), truth), mpjpe(
         result.pose3d_mm, truth)
-    assert float(result.loss_after.mean()) < 0.9 * float(result.loss_before.mean())
+    # 'aligned' takes smaller steps (lr 0.02) of ω_C alone: a smaller drop of the 2D loss.
+    drop = {'paper': 0.8, 'official': 0.8, 'aligned': 0.95}[preset]
+    assert float(result.loss_after.mean()) < drop * float(result.loss_before.mean())
     assert after < before - 0.5
     assert result.applied.float().mean() > 0.9
 

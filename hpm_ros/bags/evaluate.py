@@ -247,7 +247,7 @@ def add_parser(commands) -> None:
                         help='namespace of pose3d / markers in the output bag')
     parser.add_argument('--model', help='checkpoint (default: the shipped model)')
     parser.add_argument('--backend', default='torch', help='torch or onnxruntime')
-    parser.add_argument('--correction', default='paper', help='off, paper, official or aligned')
+    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--lost-confidence', type=float,
                         help='mean confidence below which no person is reported (default: '
                         'the node\'s)')

@@ -194,7 +194,7 @@ def render_gif(record: DemoRecord, sequence, path: Path, every: int = 2) -> Path
 
 
 def run_demo(output: Path, frames: int = 90, rate_hz: float = 15.0, seed: int = 7,
-             model_path: Path = None, correction: str = 'paper', domain_id: int = DEMO_DOMAIN_ID,
+             model_path: Path = None, correction: str = 'aligned', domain_id: int = DEMO_DOMAIN_ID,
              startup_timeout_s: float = 120.0) -> dict:
     """Run the whole demo; returns the summary (also written to ``output``)."""
     from hpm_ros.data.motion import generate_motion

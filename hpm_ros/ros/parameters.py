@@ -39,7 +39,7 @@ PARAMETERS = (
                   'use torch when the requested backend is unavailable (else fail at start)'),
     ParameterSpec('device', 'cpu', 'torch device: cpu or cuda[:N]'),
     ParameterSpec('threads', 1, 'torch CPU threads (0 = torch default)', 0, 64),
-    ParameterSpec('correction_preset', 'paper', 'self-supervised correction: off, paper, '
+    ParameterSpec('correction_preset', 'aligned', 'self-supervised correction: off, paper, '
                   'official or aligned', dynamic=True,
                   choices=('off', 'paper', 'official', 'aligned')),
     ParameterSpec('correction_max_steps', -1, "gradient steps per frame; -1 = the preset's",
