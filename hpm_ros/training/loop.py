@@ -70,41 +70,21 @@ def learning_rate(stage_config, step: int) -> float:
     return floor + 0.5 * (stage_config.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
-def cache_frozen_pose3d(model, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
-                        device: torch.device, chunk: int = 32) -> torch.Tensor:
-    """p3d [N, T, K, 3] of every clip (rows of ``pool`` filled, others zero) from the frozen
-    Ψ_R and Ψ_T, computed once for the projector stage (Algorithm 1, step 3)."""
-    loss = model.module if hasattr(model, 'module') else model
+def cache_frozen_outputs(compute, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
+                         device: torch.device, chunk: int, dtype: torch.dtype,
+                         description: str) -> torch.Tensor:
+    """[N, ...] ``compute(batch)`` of every clip (rows of ``pool`` filled, others zero) with
+    the machine in eval mode, stored as ``dtype``: what a stage reads instead of running its
+    frozen parts at every step."""
     training = machine.training
     machine.eval()
     cache = None
-    for begin in tqdm(range(0, len(pool), chunk), desc='cache Ψ_T outputs', leave=False):
+    for begin in tqdm(range(0, len(pool), chunk), desc=description, leave=False):
         indices = pool[begin:begin + chunk]
-        pose3d = loss.frozen_pose3d(bank.batch(indices, machine.normalise_3d, device))
+        outputs = compute(bank.batch(indices, machine.normalise_3d, device))
         if cache is None:
-            cache = torch.zeros((len(bank), *pose3d.shape[1:]), device=device)
-        cache[torch.from_numpy(indices)] = pose3d
-    machine.train(training)
-    return cache
-
-
-def cache_frozen_features(model, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
-                          device: torch.device, chunk: int = 16) -> torch.Tensor:
-    """f2d [N, T, C, H, W] float16 of every clip (rows of ``pool`` filled, others zero) from
-    the frozen Ψ_R, computed once for the transformer stage (Algorithm 1, step 2: ω_R is
-    fixed, so its features are too). Half precision halves the memory (lite: 64 KB a frame);
-    the rounding (3 significant digits) is far below the features' own noise."""
-    loss = model.module if hasattr(model, 'module') else model
-    training = machine.training
-    machine.eval()
-    cache = None
-    for begin in tqdm(range(0, len(pool), chunk), desc='cache Ψ_R features', leave=False):
-        indices = pool[begin:begin + chunk]
-        features = loss.frozen_features(bank.batch(indices, machine.normalise_3d, device))
-        if cache is None:
-            cache = torch.zeros((len(bank), *features.shape[1:]), dtype=torch.float16,
-                                device=device)
-        cache[torch.from_numpy(indices)] = features.to(torch.float16)
+            cache = torch.zeros((len(bank), *outputs.shape[1:]), dtype=dtype, device=device)
+        cache[torch.from_numpy(indices)] = outputs.to(dtype)
     machine.train(training)
     return cache
 
@@ -112,12 +92,21 @@ def cache_frozen_features(model, bank: ClipBank, pool: np.ndarray, machine: Pose
 def stage_cache(model, stage: str, bank: ClipBank, pool: np.ndarray, machine: PoseMachine,
                 device: torch.device) -> tuple:
     """(batch key, cached tensor) of what ``stage`` would recompute from frozen parts at
-    every step, or (None, None): Ψ_T's p3d for the projector stage, Ψ_R's features for the
-    transformer stage of the image front end (the keypoints front end's channels train)."""
+    every step, or (None, None): Ψ_T's p3d [N, T, K, 3] for the projector stage (Algorithm 1,
+    step 3), Ψ_R's f2d [N, T, C, F, F] float16 for the transformer stage of the image front
+    end (step 2: ω_R is fixed, so its features are too; the keypoints front end's channels
+    train)."""
+    loss = model.module if hasattr(model, 'module') else model
     if stage == 'projector':
-        return 'frozen_pose3d', cache_frozen_pose3d(model, bank, pool, machine, device)
+        return 'frozen_pose3d', cache_frozen_outputs(
+            loss.frozen_pose3d, bank, pool, machine, device, 32, torch.float32,
+            'cache Ψ_T outputs')
     if stage == 'transformer' and machine.config.front_end == 'image':
-        return 'frozen_features', cache_frozen_features(model, bank, pool, machine, device)
+        # Half precision halves the memory (lite: 34 KB a frame); its rounding (3 significant
+        # digits) is far below the joint maps' own noise.
+        return 'frozen_features', cache_frozen_outputs(
+            loss.frozen_features, bank, pool, machine, device, 16, torch.float16,
+            'cache Ψ_R features')
     return None, None
 
 
