@@ -174,7 +174,7 @@ def main() -> None:
                         help='torch and ONNX Runtime intra-op threads (0: runtime default)')
     parser.add_argument('--backends', default='torch,onnxruntime,tensorrt')
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--correction', default='paper', help="preset, or 'off'")
+    parser.add_argument('--correction', default='aligned', help="preset, or 'off'")
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--checkpoint', help='use trained weights (its config must be listed)')
     parser.add_argument('--tune', action='store_true', help='ONNX Runtime settings table')
