@@ -1,7 +1,7 @@
 """End-to-end latency per backend and config (a table like the paper's Table 4).
 
 Usage: python bench/latency.py [--configs lite,paper] [--frames 100] [--threads N]
-       [--backends torch,onnxruntime,tensorrt] [--device cpu] [--correction paper]
+       [--backends torch,onnxruntime,tensorrt] [--device cpu] [--correction aligned]
        [--batch 8] [--tune] [--checkpoint CKPT]
 
 Streams ``--frames`` frames (batch 1, after warm-up) through Ψ_R, one Ψ_T step with the
