@@ -75,9 +75,8 @@ def evaluate_lifter(lifter: KeypointLifter, sequences: list, noise: KeypointNois
                     corrections: dict = None, joint_sets: tuple = INPUT_JOINT_SETS,
                     seed: int = NOISE_SEED, fps: float = 25.0) -> KeypointScores:
     """Lift every sequence from every input joint set; variants 'psi_t' (Ψ_T's intermediate
-    pose), 'raw' (Ψ_C without correction)
-    and one variant per entry of ``corrections`` (label: CorrectionConfig; default the
-    'paper' and 'official' presets)."""
+    pose), 'raw' (Ψ_C without correction) and one variant per entry of ``corrections``
+    (label: CorrectionConfig; default the 'paper' and 'official' presets)."""
     if corrections is None:
         corrections = {name: CorrectionConfig.from_preset(name) for name in ('paper', 'official')}
     correctors = {name: Corrector(lifter.machine, config) for name, config in corrections.items()}
@@ -86,11 +85,7 @@ def evaluate_lifter(lifter: KeypointLifter, sequences: list, noise: KeypointNois
         truth = root_relative(sequence.joints3d.astype(np.float64))
         for joint_set in joint_sets:
             data = detector_input(sequence, joint_set, noise, seed + index, fps)
-            _, confidence, normalised, valid = lifter.prepare(data)
-            pose3d = lifter.intermediate_3d(normalised, confidence, valid,
-                                            lifter.stride(data.fps))
-            pose2d = torch.as_tensor(normalised[valid], dtype=torch.float32)
-            weights = torch.as_tensor(confidence[valid], dtype=torch.float32)
+            *_, valid, pose3d, pose2d, weights = lifter.correction_inputs(data)
             outputs = {}
             for name, corrector in correctors.items():
                 result = corrector.correct(pose3d, pose2d, weights)

@@ -267,14 +267,21 @@ class KeypointLifter:
                 pose3d[frames] = transformer.output(hidden[0]).reshape(len(frames), -1, 3)
         return pose3d[torch.from_numpy(valid)]
 
+    def correction_inputs(self, data: LiftInput) -> tuple:
+        """What the correction of ``data`` starts from: (H36M-17 keypoints [T, 17, 2] px,
+        confidence [T, 17], valid [T] bool, and for the V valid frames Ψ_T's p3d [V, K, 3]
+        normalised, the 2D target [V, K, 2] normalised crop coordinates, weights [V, K])."""
+        keypoints, confidence, normalised, valid = self.prepare(data)
+        pose3d = self.intermediate_3d(normalised, confidence, valid, self.stride(data.fps))
+        return (keypoints, confidence, valid, pose3d,
+                torch.as_tensor(normalised[valid], dtype=torch.float32),
+                torch.as_tensor(confidence[valid], dtype=torch.float32))
+
     def lift(self, data: LiftInput) -> dict:
         """The arrays `hpm lift` writes (see :func:`lift_file`) for ``data``."""
-        keypoints, confidence, normalised, valid = self.prepare(data)
+        keypoints, confidence, valid, pose3d, pose2d, weights = self.correction_inputs(data)
         frames, joints = len(valid), self.machine.config.num_joints
-        pose3d = self.intermediate_3d(normalised, confidence, valid, self.stride(data.fps))
-        result = self.corrector.correct(
-            pose3d, torch.as_tensor(normalised[valid], dtype=torch.float32),
-            torch.as_tensor(confidence[valid], dtype=torch.float32))
+        result = self.corrector.correct(pose3d, pose2d, weights)
         corrected = np.full((frames, joints, 3), np.nan, dtype=np.float32)
         raw = np.full_like(corrected, np.nan)
         corrected[valid] = root_relative(result.pose3d_mm.numpy())
