@@ -27,6 +27,7 @@ setup(
         ('share/' + package_name + '/launch', glob('launch/*.py')),
         *share_files('config'),
         *share_files('models'),
+        *share_files('samples'),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
