@@ -49,7 +49,7 @@ def _run_train(args) -> int:
 def _add_evaluate(commands) -> None:
     parser = commands.add_parser(
         'evaluate', help='per-action MPJPE / P-MPJPE and Table 5 ablations on held-out clips')
-    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--model', help='image checkpoint (default: models/hpm_lite.pt)')
     parser.add_argument('--clips', type=int, default=200, help='held-out clips to render')
     parser.add_argument('--clip-length', type=int, default=8)
     parser.add_argument('--seed', type=int, default=0)
@@ -93,27 +93,6 @@ def _run_export(args) -> int:
     return 0
 
 
-def _add_estimate(commands) -> None:
-    parser = commands.add_parser(
-        'estimate', help='3D poses of a video or image folder, offline, as an npz file')
-    parser.add_argument('--input', required=True, help='video file or folder of images')
-    parser.add_argument('--output', required=True, help='output .npz')
-    parser.add_argument('--intrinsics', type=float, nargs=4, metavar=('FX', 'FY', 'CX', 'CY'),
-                        help='camera intrinsics in pixels (adds joints3d_camera)')
-    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
-    parser.add_argument('--backend', default='torch', help='torch or onnxruntime')
-    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
-    parser.add_argument('--fps', type=float, help='frame rate (default: the video\'s, or 30)')
-    parser.add_argument('--max-frames', type=int, help='only the first N frames or images')
-    parser.add_argument('--render', help='also write a PNG strip of frames with skeletons')
-
-
-def _run_estimate(args) -> int:
-    from hpm_ros.estimate import main
-
-    return main(args)
-
-
 def _add_info(commands) -> None:
     parser = commands.add_parser('info', help='what a checkpoint holds')
     parser.add_argument('--model', help='checkpoint (default: the shipped model)')
@@ -140,7 +119,6 @@ COMMANDS = {
     'train': (_add_train, _run_train),
     'evaluate': (_add_evaluate, _run_evaluate),
     'export': (_add_export, _run_export),
-    'estimate': (_add_estimate, _run_estimate),
     'info': (_add_info, _run_info),
 }
 
@@ -158,6 +136,7 @@ COMMANDS.update({
     'bag-eval': _lazy('hpm_ros.bags.evaluate'),
     'play': _lazy('hpm_ros.ros.play'),
     'lift': _lazy('hpm_ros.lift'),
+    'estimate': _lazy('hpm_ros.estimate'),
 })
 
 

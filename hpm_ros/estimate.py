@@ -1,109 +1,128 @@
-"""`hpm estimate`: the node's pipeline offline, on a video file or a folder of images."""
+"""`hpm estimate`: the node's pipeline offline, on a video file, an image or a folder of images."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 from tqdm import tqdm
 
 from hpm_ros.errors import HpmError, ImageEncodingError
 from hpm_ros.geometry import intrinsics_matrix
-from hpm_ros.pipeline import PipelineConfig, PosePipeline
+from hpm_ros.pipeline import (STAGES, PosePipeline, add_pipeline_arguments,
+                              config_from_arguments)
 
+DRAW_CONFIDENCE = 0.1
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.ppm', '.tif', '.tiff', '.webp')
-TIMING_KEYS = ('crop', 'pose2d', 'transformer', 'correction', 'placement', 'total')
 
 
 @dataclass
 class EstimateInput:
-    """A source of frames: names [T] and an iterator factory of [H, W, 3] uint8 RGB."""
+    """A source of frames: names [T] (None: not known before decoding, as for video
+    containers that store no frame count), a factory of iterators of (name, [H, W, 3] uint8
+    RGB or an ImageEncodingError for a file that cannot be read), and the frame rate."""
 
-    names: list
+    names: Optional[list]
     frames: object
     fps: float
 
 
-def image_folder(folder: Path, fps: float) -> EstimateInput:
-    """The images of ``folder`` sorted by file name."""
+def image_files(paths: list, fps: float) -> EstimateInput:
+    """Images read in the given order; an unreadable one is yielded as its error."""
     from PIL import Image, UnidentifiedImageError
 
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise HpmError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {folder}')
-
     def frames():
-        for path in paths[:len(source.names)]:
+        for path in paths:
             try:
                 with Image.open(path) as image:
-                    yield np.asarray(image.convert('RGB'))
-            except (UnidentifiedImageError, OSError) as error:
-                raise ImageEncodingError(f'cannot read image {path}: {error}') from error
+                    yield path.name, np.asarray(image.convert('RGB'))
+            except (UnidentifiedImageError, OSError, ValueError) as error:
+                yield path.name, ImageEncodingError(f'cannot read image {path}: {error}')
 
-    source = EstimateInput([p.name for p in paths], frames, fps)
-    return source
+    return EstimateInput([p.name for p in paths], frames, fps)
 
 
 def video_file(path: Path, fps: float = None, max_frames: int = None) -> EstimateInput:
-    """The frames of a video file (decoded with PyAV), the first ``max_frames`` if given."""
+    """The frames of a video file (decoded with PyAV), the first ``max_frames`` if given.
+
+    The frame count is taken while decoding: MKV / WebM webcam recordings store none."""
     from hpm_ros.video import probe_video, read_frames
 
     info = probe_video(path)
-    count = info.num_frames if max_frames is None else min(max_frames, info.num_frames)
-    return EstimateInput([str(i) for i in range(count)],
-                         lambda: (frame for _, frame in read_frames(path, count)), fps or info.fps)
+    count = info.num_frames or None
+    if count is not None and max_frames is not None:
+        count = min(count, max_frames)
+
+    def frames():
+        for index, frame in read_frames(path, max_frames):
+            yield str(index), frame
+
+    return EstimateInput(None if count is None else [str(i) for i in range(count)], frames,
+                         fps or info.fps)
 
 
 def open_input(path: str, fps: float = None, max_frames: int = None) -> EstimateInput:
-    """A video file or an image folder (the first ``max_frames`` frames or images if given);
-    clear errors for anything else."""
+    """A video file, a single image file or an image folder (the first ``max_frames`` frames
+    or images if given); clear errors for anything else."""
     source = Path(path)
     if source.is_dir():
-        folder = image_folder(source, fps or 30.0)
-        if max_frames is not None:
-            folder.names = folder.names[:max_frames]
-        return folder
+        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise HpmError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {source}')
+        return image_files(paths[:max_frames], fps or 30.0)
     if source.is_file():
+        if source.suffix.lower() in IMAGE_SUFFIXES:
+            return image_files([source], fps or 30.0)
         return video_file(source, fps, max_frames)
-    raise FileNotFoundError(f'input {source} is neither a video file nor a folder of images')
+    raise FileNotFoundError(f'input {source} is neither a video file, an image nor a folder of '
+                            'images')
 
 
 def estimate(pipeline: PosePipeline, source: EstimateInput, intrinsics: np.ndarray = None,
              progress: bool = True) -> dict:
     """Run every frame of ``source`` in order; returns the arrays `hpm estimate` saves.
 
-    A frame without a person gives a row with ``valid`` False (NaN poses)."""
+    A frame without a person gives a row with ``valid`` False (NaN poses); an image file that
+    cannot be read is skipped, listed in ``skipped`` and counted (the run goes on)."""
     rows = {key: [] for key in ('keypoints2d', 'joints3d', 'joints3d_raw', 'joints3d_camera',
                                 'correction_applied', 'valid', 'confidence')}
-    timings = {key: [] for key in TIMING_KEYS}
+    timings = {key: [] for key in STAGES}
     pipeline.reset()
-    names = []
-    for index, frame in enumerate(tqdm(source.frames(), total=len(source.names),
-                                       desc='estimate', disable=not progress)):
+    names, skipped = [], []
+    total = None if source.names is None else len(source.names)
+    for index, (name, frame) in enumerate(tqdm(source.frames(), total=total, desc='estimate',
+                                               disable=not progress)):
+        if isinstance(frame, ImageEncodingError):
+            skipped.append(name)
+            print(f'hpm estimate: skipped: {frame}', file=sys.stderr)
+            continue
         result = pipeline.process(frame, stamp=index / source.fps, frame_id='camera',
                                   intrinsics=intrinsics)
-        names.append(source.names[index] if index < len(source.names) else str(index))
-        nan3 = np.full_like(result.joints3d, np.nan)
+        names.append(name)
         rows['keypoints2d'].append(result.keypoints2d)
         rows['confidence'].append(result.confidence)
-        rows['joints3d'].append(result.joints3d if result.valid else nan3)
-        rows['joints3d_raw'].append(result.joints3d_raw if result.valid else nan3)
-        rows['joints3d_camera'].append(result.joints3d_camera if result.valid else nan3)
+        rows['joints3d'].append(result.joints3d)
+        rows['joints3d_raw'].append(result.joints3d_raw)
+        rows['joints3d_camera'].append(result.joints3d_camera)
         rows['correction_applied'].append(result.correction_applied and result.valid)
         rows['valid'].append(result.valid)
-        for key in TIMING_KEYS:
-            timings[key].append(result.timings_ms[key])
+        for key in STAGES:
+            timings[key].append(result.timings_ms.get(key, 0.0))
     if not names:
-        raise HpmError('the input holds no frames')
+        raise HpmError('the input holds no frames' + (
+            f' that could be read ({len(skipped)} unreadable)' if skipped else ''))
     output = {key: np.asarray(values) for key, values in rows.items()}
     for key in ('keypoints2d', 'joints3d', 'joints3d_raw', 'joints3d_camera', 'confidence'):
         output[key] = output[key].astype(np.float32)
     if intrinsics is None:
         del output['joints3d_camera']
-    output['timings_ms'] = np.stack([timings[key] for key in TIMING_KEYS], 1).astype(np.float32)
-    output['timing_names'] = np.array(TIMING_KEYS)
+    output['timings_ms'] = np.stack([timings[key] for key in STAGES], 1).astype(np.float32)
+    output['timing_names'] = np.array(STAGES)
     output['joint_names'] = np.array(pipeline.joint_names)
     output['frames'] = np.array(names)
+    output['skipped'] = np.array(skipped, dtype=str)
     return output
 
 
@@ -113,35 +132,52 @@ def render_strip(source: EstimateInput, output: dict, png_path: str, count: int 
 
     from hpm_ros.render import draw_pose_2d, draw_side_view, strip
 
-    chosen = set(np.linspace(0, len(output['frames']) - 1, count).round().astype(int).tolist())
+    rows = {name: row for row, name in enumerate(output['frames'].tolist())}
+    chosen = set(np.linspace(0, len(rows) - 1, count).round().astype(int).tolist())
     panels = []
-    for index, frame in enumerate(source.frames()):
-        if index in chosen:
-            panels.append(draw_pose_2d(frame, output['keypoints2d'][index]))
-            if output['valid'][index]:
-                panels.append(draw_side_view(output['joints3d'][index]))
+    for name, frame in source.frames():
+        row = rows.get(name)
+        if row is None or row not in chosen:
+            continue
+        panels.append(draw_pose_2d(frame, output['keypoints2d'][row], output['confidence'][row],
+                                   DRAW_CONFIDENCE))
+        if output['valid'][row]:
+            panels.append(draw_side_view(output['joints3d'][row]))
     path = Path(png_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(strip(panels)).save(path)
     return path
 
 
-def main(args) -> int:
-    """Entry point of `hpm estimate`."""
-    from hpm_ros.resources import default_model_path
+def add_parser(commands) -> None:
+    """The `hpm estimate` sub-command."""
+    parser = commands.add_parser(
+        'estimate', help='3D poses of a video, an image or an image folder, offline, as npz')
+    parser.add_argument('--input', required=True,
+                        help='video file (anything PyAV decodes), image file or image folder')
+    parser.add_argument('--output', required=True, help='output .npz')
+    parser.add_argument('--intrinsics', type=float, nargs=4, metavar=('FX', 'FY', 'CX', 'CY'),
+                        help='camera intrinsics in pixels (adds joints3d_camera)')
+    add_pipeline_arguments(parser)
+    parser.add_argument('--fps', type=float, help='frame rate (default: the video\'s, or 30)')
+    parser.add_argument('--max-frames', type=int, help='only the first N frames or images')
+    parser.add_argument('--render', help='also write a PNG strip of frames with skeletons')
 
+
+def run(args) -> int:
+    """Entry point of `hpm estimate`."""
     intrinsics = intrinsics_matrix(*args.intrinsics) if args.intrinsics else None
-    config = PipelineConfig(model_path=str(args.model or default_model_path()),
-                            backend=args.backend, correction_preset=args.correction)
-    pipeline = PosePipeline(config)
+    pipeline = PosePipeline(config_from_arguments(args))
     output = estimate(pipeline, open_input(args.input, args.fps, args.max_frames), intrinsics)
     path = Path(args.output)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **output)
     total = output['timings_ms'][:, -1]
+    skipped = len(output['skipped'])
     print(f'{len(output["frames"])} frames, {output["valid"].mean() * 100:.0f} % with a person, '
           f'correction applied on {output["correction_applied"].mean() * 100:.0f} %, '
-          f'{np.median(total):.1f} ms/frame median -> {path}')
+          f'{np.median(total):.1f} ms/frame median'
+          + (f', {skipped} unreadable images skipped' if skipped else '') + f' -> {path}')
     if args.render:
         frames = open_input(args.input, args.fps, args.max_frames)
         print(f'render: {render_strip(frames, output, args.render)}')

@@ -200,7 +200,7 @@ def run_evaluation(model_path: str, clips: int, clip_length: int, seed: int, cor
     from hpm_ros.data.synthetic_bank import build_bank
     from hpm_ros.resources import default_model_path
 
-    machine, info = load_checkpoint(model_path or default_model_path())
+    machine, info = load_checkpoint(model_path or default_model_path('psi_r'))
     bank = build_bank(clips, clip_length, machine.config.input_size, seed=seed, split='test',
                       mocap_dir=find_mocap_root())
     overrides = correction_overrides or {}

@@ -17,14 +17,13 @@ import numpy as np
 import torch
 
 from hpm_ros.checkpoint import load_checkpoint
-from hpm_ros.correction import CorrectionConfig, Corrector
-from hpm_ros.data.keypoint_clips import (CONFIDENCE_THRESHOLD, INPUT_JOINT_SETS, keypoint_boxes,
-                                         normalise_keypoints, to_front_end)
+from hpm_ros.data.keypoint_clips import CONFIDENCE_THRESHOLD, INPUT_JOINT_SETS
 from hpm_ros.errors import CheckpointError, HpmError
-from hpm_ros.geometry import place_root_by_reprojection, root_relative
+from hpm_ros.geometry import root_relative
+from hpm_ros.lifting import LiftingCore
+from hpm_ros.resources import KEYPOINTS_MODEL
 from hpm_ros.skeleton import H36M17, get_joint_set
 
-KEYPOINTS_MODEL = 'hpm_keypoints.pt'
 INPUT_KEYS = ('keypoints2d', 'joint_set', 'image_size', 'confidence', 'intrinsics', 'fps')
 REQUIRED_KEYS = INPUT_KEYS[:3]
 TEMPORAL_MODES = ('window', 'stream')
@@ -40,9 +39,9 @@ class LiftInputError(HpmError, ValueError):
 
 def keypoints_model_path() -> Path:
     """The shipped keypoints-front-end checkpoint, ``models/hpm_keypoints.pt``."""
-    from hpm_ros.resources import package_share
+    from hpm_ros.resources import default_model_path
 
-    return package_share() / 'models' / KEYPOINTS_MODEL
+    return default_model_path('blazepose')
 
 
 def _numeric(name: str, value, shape: tuple, what: str) -> np.ndarray:
@@ -200,6 +199,10 @@ def _streams(valid: np.ndarray, stride: int) -> list:
 class KeypointLifter:
     """2D joint sequences -> 3D poses with a keypoints-front-end checkpoint.
 
+    The sequence logic of `hpm lift` (Ψ_T over windows or streams of frames) around the one
+    lifting core (:class:`hpm_ros.lifting.LiftingCore`: input normalisation, the batched
+    correction, root placement) that the node's pipeline uses too.
+
     model_path: checkpoint (default models/hpm_keypoints.pt); correction: preset 'off',
     'paper', 'official' or 'aligned' (default) with knob overrides
     (:class:`hpm_ros.correction.CorrectionConfig`);
@@ -212,6 +215,8 @@ class KeypointLifter:
     def __init__(self, model_path=None, correction: str = DEFAULT_CORRECTION,
                  correction_overrides: dict = None, temporal: str = 'window',
                  joint_confidence: float = CONFIDENCE_THRESHOLD) -> None:
+        from hpm_ros.backends.torch_backend import TorchBackend
+
         if temporal not in TEMPORAL_MODES:
             raise ValueError(f'temporal must be one of {TEMPORAL_MODES}, got {temporal!r}')
         path = Path(model_path) if model_path else keypoints_model_path()
@@ -224,11 +229,18 @@ class KeypointLifter:
         self.training_fps = float(data.get('fps', 25.0))
         self.window = int(data.get('clip_length', 8))
         self.temporal, self.joint_confidence = temporal, joint_confidence
-        self.set_correction(correction, **(correction_overrides or {}))
+        self.core = LiftingCore(self.machine, TorchBackend(self.machine), correction,
+                                correction_overrides, joint_confidence=joint_confidence,
+                                box_threshold=joint_confidence)
+
+    @property
+    def corrector(self):
+        """The correction in use (:class:`hpm_ros.correction.Corrector`)."""
+        return self.core.corrector
 
     def set_correction(self, preset: str, **overrides) -> None:
         """Switch the correction preset (and knobs)."""
-        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(preset, **overrides))
+        self.core.set_correction(preset, **overrides)
 
     def stride(self, fps: Optional[float]) -> int:
         """Frames between the LSTM's steps: the input rate over the training rate, rounded."""
@@ -237,12 +249,8 @@ class KeypointLifter:
     def prepare(self, data: LiftInput) -> tuple:
         """(H36M-17 keypoints [T, 17, 2] px, confidence [T, 17], normalised crop coordinates
         [T, 17, 2], valid [T] bool: frames with at least two joints of confidence > 0)."""
-        keypoints, confidence = to_front_end(data.keypoints2d, data.confidence, data.joint_set)
-        boxes = keypoint_boxes(keypoints, confidence, threshold=self.joint_confidence)
-        valid = np.isfinite(boxes).all(axis=1)
-        normalised = np.zeros_like(keypoints)
-        normalised[valid] = normalise_keypoints(keypoints[valid], boxes[valid])
-        normalised[confidence <= 0] = 0.5
+        keypoints, confidence, _, normalised, valid = self.core.keypoint_inputs(
+            data.keypoints2d, data.confidence, data.joint_set)
         return keypoints, confidence, normalised, valid
 
     @torch.no_grad()
@@ -281,7 +289,7 @@ class KeypointLifter:
         """The arrays `hpm lift` writes (see :func:`lift_file`) for ``data``."""
         keypoints, confidence, valid, pose3d, pose2d, weights = self.correction_inputs(data)
         frames, joints = len(valid), self.machine.config.num_joints
-        result = self.corrector.correct(pose3d, pose2d, weights)
+        result = self.core.correct(pose3d, pose2d, weights)
         corrected = np.full((frames, joints, 3), np.nan, dtype=np.float32)
         raw = np.full_like(corrected, np.nan)
         corrected[valid] = root_relative(result.pose3d_mm.numpy())
@@ -300,14 +308,12 @@ class KeypointLifter:
         """Camera-frame joints [T, 17, 3] float32 metres: each valid frame's root-relative
         joints3d (mm) moved by the least-squares reprojection root; NaN where it fails."""
         placed = np.full(joints3d.shape, np.nan, dtype=np.float32)
-        weights = np.where(confidence >= self.joint_confidence, confidence, 0.0)
-        for frame in np.flatnonzero(valid):
-            try:
-                root = place_root_by_reprojection(joints3d[frame], keypoints[frame], intrinsics,
-                                                  weights[frame])
-            except ValueError:
-                continue
-            placed[frame] = (joints3d[frame] + root) / 1000.0
+        frames = np.flatnonzero(valid)
+        if len(frames):
+            camera, how = self.core.place(joints3d[frames], keypoints[frames],
+                                          confidence[frames], intrinsics, (1, 1))
+            fitted = np.array(how) == 'reprojection'
+            placed[frames[fitted]] = camera[fitted]
         return placed
 
 

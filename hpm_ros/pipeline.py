@@ -1,39 +1,54 @@
-"""One frame in, one 3D pose out: crop → Ψ_R → Ψ_T → correction → metric placement.
+"""One frame in, 3D poses out: a 2D front end, then the lifting core.
 
-The single object that the ROS node, the CLI and the bag tools call; ROS-free.
+The single object that the ROS node, `hpm estimate`, `hpm bag-eval` and `hpm demo` call;
+ROS-free. Front end (:mod:`hpm_ros.frontends`): 'blazepose' (real images, the default, with
+the keypoints model ``models/hpm_keypoints.pt``) or 'psi_r' (the paper's Ψ_R of an image model
+such as ``models/hpm_lite.pt``). Lifting core (:mod:`hpm_ros.lifting`): Ψ_T with the person's
+LSTM state, the self-supervised correction, root placement.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
 
 from hpm_ros.checkpoint import load_checkpoint
-from hpm_ros.correction import CorrectionConfig, Corrector
-from hpm_ros.crop import CropBox, box_around, box_from_keypoints, crop_image, letterbox_box
-from hpm_ros.errors import ImageEncodingError
-from hpm_ros.geometry import (intrinsics_matrix, place_root_by_reprojection, root_relative,
-                              unproject_points)
-from hpm_ros.skeleton import ROOT_JOINT
+from hpm_ros.crop import CropBox
+from hpm_ros.errors import CheckpointError
+from hpm_ros.frontends import BLAZEPOSE_RUNTIMES, FRONT_ENDS, create_front_end, validate_image
+from hpm_ros.frontends.psi_r import CROP_POLICIES
+from hpm_ros.lifting import LiftingCore
+from hpm_ros.resources import default_model_path
 
-CROP_POLICIES = ('auto', 'roi', 'track', 'full')
+STAGES = ('front_end', 'transformer', 'correction', 'placement', 'total')
+MODEL_FRONT_ENDS = {'blazepose': 'keypoints', 'psi_r': 'image'}
 
 
 @dataclass
 class PipelineConfig:
     """Run-time settings of :class:`PosePipeline` (the node's parameters map onto these).
 
-    threads: torch CPU threads for the process (0 = torch's default; 1 is steadiest on a
-    small CPU shared with other processes). export_dir: folder of the exported ONNX / TensorRT
-    files of the model (default: the checkpoint's folder). crop_policy: 'auto' (ROI if given,
-    else a box around the last 2D pose, else the whole frame letterboxed), 'roi', 'track'
-    (previous pose, else whole frame) or 'full'.
+    front_end: 'blazepose' or 'psi_r'; front_end_runtime: BlazePose's runtime ('litert',
+    'onnxruntime' or 'tensorrt'); front_end_dir: folder of BlazePose's model files (default
+    models/blazepose); front_end_options: the front end's own thresholds
+    (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`). model_path: the lifter's
+    checkpoint ('' = the shipped model of the front end: a keypoints model for BlazePose, an
+    image model for Ψ_R). backend: runtime of Ψ_T (and of Ψ_R): 'torch', 'onnxruntime' or
+    'tensorrt'; export_dir: folder of its exported files (default: the checkpoint's folder).
+    threads: CPU threads of torch and of the front end's runtime (0 = torch's default, the
+    front end then takes 1). crop_policy / crop_margin / lost_confidence: Ψ_R's crop and
+    lost-person rules (:class:`hpm_ros.frontends.psi_r.PsiRFrontEnd`).
     """
 
-    model_path: str
+    model_path: str = ''
+    front_end: str = 'blazepose'
+    front_end_runtime: str = 'litert'
+    front_end_dir: str = ''
+    front_end_options: dict = field(default_factory=dict)
     backend: str = 'torch'
     export_dir: str = ''
     device: str = 'cpu'
@@ -49,6 +64,11 @@ class PipelineConfig:
     nominal_depth_m: float = 3.0
 
     def __post_init__(self) -> None:
+        if self.front_end not in FRONT_ENDS:
+            raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {self.front_end!r}')
+        if self.front_end_runtime not in BLAZEPOSE_RUNTIMES:
+            raise ValueError(f'front_end_runtime must be one of {BLAZEPOSE_RUNTIMES}, got '
+                             f'{self.front_end_runtime!r}')
         if self.crop_policy not in CROP_POLICIES:
             raise ValueError(
                 f'crop_policy must be one of {CROP_POLICIES}, got {self.crop_policy!r}')
@@ -61,17 +81,25 @@ class PipelineConfig:
         if self.state_reset_gap_s <= 0:
             raise ValueError(f'state_reset_gap_s must be positive, got {self.state_reset_gap_s}')
 
+    def resolved_model_path(self) -> Path:
+        """The lifter's checkpoint: ``model_path``, or the shipped model of the front end."""
+        return Path(self.model_path) if self.model_path else default_model_path(self.front_end)
+
 
 @dataclass
 class PoseResult:
-    """The pose of one frame.
+    """The pose of one frame (the primary person: the front end's most confident one).
 
-    keypoints2d [K, 2] float32 px (full frame); confidence [K]; joints3d [K, 3] float32 mm
-    root-relative after correction; joints3d_raw the same before correction;
-    joints3d_camera [K, 3] float32 metres, camera optical frame; placement 'reprojection'
-    (from intrinsics) or 'nominal' (root on the ray of the 2D root at the nominal depth; without
-    intrinsics a focal length equal to the image width is assumed); valid False when no person
-    was found.
+    keypoints2d [K, 2] float32 px (full frame, the lifter's H36M-17 layout); confidence [K];
+    joints3d [K, 3] float32 mm root-relative after correction; joints3d_raw the same before
+    correction; joints3d_camera [K, 3] float32 m, camera optical frame; placement
+    'reprojection' (from intrinsics) or 'nominal' (root on the ray of the 2D root at the
+    nominal depth; without intrinsics a focal length equal to the image width is assumed);
+    valid False when nobody was found (2D zeros with confidence 0, 3D NaN); crop: the square
+    box the lifter normalised the 2D pose in (None without a person); people: the lifted
+    persons of the frame (:class:`hpm_ros.lifting.LiftedPerson`, primary first); detections:
+    what the front end found (:class:`hpm_ros.frontends.base.PersonDetection`);
+    timings_ms: :data:`STAGES` plus the front end's own stages as 'front_end.<stage>'.
     """
 
     keypoints2d: np.ndarray
@@ -84,13 +112,15 @@ class PoseResult:
     correction_applied: bool
     correction_discarded: bool
     correction_steps: int
-    crop: CropBox
+    crop: Optional[CropBox]
     timings_ms: dict
     state_reset: str = ''
+    people: list = field(default_factory=list)
+    detections: list = field(default_factory=list)
 
 
 class PosePipeline:
-    """Stateful per-camera estimator: carries the LSTM state and the tracking box."""
+    """Stateful per-camera estimator: the front end's tracking and the person's LSTM state."""
 
     def __init__(self, config: PipelineConfig) -> None:
         from hpm_ros.backends import create_backend
@@ -98,17 +128,48 @@ class PosePipeline:
         self.config = config
         if config.threads > 0:
             torch.set_num_threads(config.threads)
-        self.machine, self.checkpoint = load_checkpoint(Path(config.model_path))
+        path = config.resolved_model_path()
+        self.machine, self.checkpoint = load_checkpoint(path)
+        wanted = MODEL_FRONT_ENDS[config.front_end]
+        if self.machine.config.front_end != wanted:
+            raise CheckpointError(
+                f'{path} is a model for the {self.machine.config.front_end!r} front end; '
+                f'front_end {config.front_end!r} needs a {wanted!r} model (shipped: '
+                f'{default_model_path(config.front_end).name})')
         self.device = torch.device(config.device)
         self.machine.to(self.device)
-        model_dir = Path(config.export_dir or Path(config.model_path).parent)
+        model_dir = Path(config.export_dir or path.parent)
         self.backend = create_backend(config.backend, (self.machine, self.checkpoint), model_dir,
                                       device=config.device,
                                       allow_fallback=config.allow_backend_fallback)
-        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(
-            config.correction_preset, **config.correction_overrides))
-        self.input_size = self.machine.config.input_size
+        self.front_end = self._create_front_end()
+        self.lifter = LiftingCore(
+            self.machine, self.backend, config.correction_preset, config.correction_overrides,
+            joint_confidence=config.joint_confidence, nominal_depth_m=config.nominal_depth_m,
+            input_joint_sets=self.checkpoint_input_joint_sets())
         self.reset()
+
+    def _create_front_end(self):
+        config = self.config
+        if config.front_end == 'psi_r':
+            return create_front_end(
+                'psi_r', backend=self.backend, joint_set=self.checkpoint.joint_set,
+                crop_policy=config.crop_policy, crop_margin=config.crop_margin,
+                lost_confidence=config.lost_confidence,
+                joint_confidence=config.joint_confidence)
+        return create_front_end('blazepose', runtime=config.front_end_runtime,
+                                model_dir=config.front_end_dir or None,
+                                threads=config.threads or 1, device=config.device,
+                                **config.front_end_options)
+
+    def checkpoint_input_joint_sets(self) -> tuple:
+        """The 2D layouts the lifter was trained on (all known ones when the checkpoint does
+        not say)."""
+        from hpm_ros.data.keypoint_clips import INPUT_JOINT_SETS
+
+        data = self.checkpoint.metadata.get('training', {}).get('data', {})
+        trained = tuple(data.get('input_joint_sets') or ())
+        return tuple(name for name in trained if name in INPUT_JOINT_SETS) or INPUT_JOINT_SETS
 
     @property
     def joint_names(self) -> tuple:
@@ -117,16 +178,21 @@ class PosePipeline:
 
         return JOINT_SETS[self.checkpoint.joint_set].joint_names
 
+    @property
+    def corrector(self):
+        """The correction in use (:class:`hpm_ros.correction.Corrector`)."""
+        return self.lifter.corrector
+
     def reset(self) -> None:
         """Forget the temporal state and the tracked person."""
-        self.state = None
-        self.track_box = None
+        self.front_end.reset()
+        self.states = [None]
         self.last_stamp = None
         self.last_frame_id = None
 
     def set_correction(self, preset: str, **overrides) -> None:
         """Switch the correction preset (and knobs) at run time."""
-        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(preset, **overrides))
+        self.lifter.set_correction(preset, **overrides)
 
     def _check_continuity(self, stamp: float, frame_id: str) -> str:
         reason = ''
@@ -138,18 +204,10 @@ class PosePipeline:
             elif stamp < self.last_stamp:
                 reason = 'time went backwards'
         if reason:
-            self.state = None
-            self.track_box = None
+            self.front_end.reset()
+            self.states = [None]
         self.last_stamp, self.last_frame_id = stamp, frame_id
         return reason
-
-    def _choose_box(self, width: int, height: int, roi: tuple) -> CropBox:
-        policy = self.config.crop_policy
-        if roi is not None and policy in ('auto', 'roi'):
-            return box_around(*roi, margin=self.config.crop_margin)
-        if self.track_box is not None and policy in ('auto', 'track'):
-            return self.track_box
-        return letterbox_box(width, height)
 
     def process(self, image: np.ndarray, stamp: float = 0.0, frame_id: str = '',
                 intrinsics: np.ndarray = None, roi: tuple = None) -> PoseResult:
@@ -157,82 +215,58 @@ class PosePipeline:
 
         intrinsics: [3, 3] camera matrix or None; roi: (x0, y0, width, height) px or None.
         """
-        _validate_image(image)
-        timings = {}
+        validate_image(image)
         start = time.perf_counter()
         reset = self._check_continuity(stamp, frame_id)
         height, width = image.shape[:2]
-        box = self._choose_box(width, height, roi)
-        crop = crop_image(image, box, self.input_size)
-        tensor = torch.from_numpy(crop).to(self.device).permute(2, 0, 1)[None].float() / 255.0
-        timings['crop'] = _elapsed_ms(start)
-
-        mark = time.perf_counter()
-        features, _, pose2d, confidence = self.backend.run_pose2d(tensor)
-        timings['pose2d'] = _elapsed_ms(mark)
-        mark = time.perf_counter()
-        if self.state is None:
-            self.state = self.backend.initial_state(1)
-        pose3d, self.state = self.backend.run_transformer_step(features, self.state)
-        timings['transformer'] = _elapsed_ms(mark)
-
-        mark = time.perf_counter()
-        weights = (confidence >= self.config.joint_confidence).float()
-        corrected = self.corrector.correct(pose3d, pose2d, weights=weights)
-        timings['correction'] = _elapsed_ms(mark)
-
-        mark = time.perf_counter()
-        confidence_np = confidence[0].detach().cpu().numpy().astype(np.float32)
-        keypoints = box.to_image(pose2d[0].detach().cpu().numpy()).astype(np.float32)
-        joints3d = root_relative(corrected.pose3d_mm[0].detach().cpu().numpy()).astype(np.float32)
-        raw = root_relative(
-            self.machine.denormalise_3d(corrected.uncorrected)[0].detach().cpu().numpy())
-        valid = float(confidence_np.mean()) >= self.config.lost_confidence
-        camera, placement = self._place(joints3d, keypoints, confidence_np, intrinsics,
-                                        (width, height))
-        timings['placement'] = _elapsed_ms(mark)
-
-        if valid:
-            self.track_box = box_from_keypoints(keypoints, confidence_np, self.config.crop_margin,
-                                                self.config.joint_confidence)
-        else:
-            self.track_box = None
-            self.state = None
-        timings['total'] = _elapsed_ms(start)
+        found = self.front_end.process(image, roi=roi, stamp=stamp)
+        timings = {'front_end': (time.perf_counter() - start) * 1000.0}
+        timings.update({f'front_end.{k}': v for k, v in found.timings_ms.items()})
+        people = found.people[:1]
+        lifted, states, stage_ms = self.lifter.lift_people(
+            people, self.states[:len(people)], intrinsics, (width, height))
+        timings.update(stage_ms)
+        primary = lifted[0] if lifted else None
+        self.states = [states[0] if primary is not None else None]
+        timings['total'] = (time.perf_counter() - start) * 1000.0
+        if primary is None:
+            joints = self.machine.config.num_joints
+            nan3 = np.full((joints, 3), np.nan, dtype=np.float32)
+            return PoseResult(
+                keypoints2d=np.zeros((joints, 2), np.float32),
+                confidence=np.zeros(joints, np.float32), joints3d=nan3, joints3d_raw=nan3,
+                joints3d_camera=nan3, placement='', valid=False, correction_applied=False,
+                correction_discarded=False, correction_steps=0, crop=None, timings_ms=timings,
+                state_reset=reset, detections=found.people)
         return PoseResult(
-            keypoints2d=keypoints, confidence=confidence_np, joints3d=joints3d,
-            joints3d_raw=raw.astype(np.float32), joints3d_camera=camera, placement=placement,
-            valid=valid, correction_applied=bool(corrected.applied[0]),
-            correction_discarded=bool(corrected.discarded[0]),
-            correction_steps=int(corrected.steps[0]), crop=box, timings_ms=timings,
-            state_reset=reset)
-
-    def _place(self, joints3d: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray,
-               intrinsics: np.ndarray, image_size: tuple) -> tuple:
-        """Camera-frame joints [K, 3] metres and how the root was placed."""
-        if intrinsics is not None:
-            weights = (confidence >= self.config.joint_confidence).astype(np.float64)
-            try:
-                root = place_root_by_reprojection(joints3d, keypoints, intrinsics, weights)
-                return ((joints3d + root) / 1000.0).astype(np.float32), 'reprojection'
-            except ValueError:
-                pass
-        else:
-            width, height = image_size
-            intrinsics = intrinsics_matrix(width, width, (width - 1) / 2.0, (height - 1) / 2.0)
-        depth_mm = np.array(self.config.nominal_depth_m * 1000.0)
-        root = unproject_points(keypoints[ROOT_JOINT], depth_mm, intrinsics)
-        return ((joints3d + root) / 1000.0).astype(np.float32), 'nominal'
+            keypoints2d=primary.keypoints2d, confidence=primary.confidence,
+            joints3d=primary.joints3d, joints3d_raw=primary.joints3d_raw,
+            joints3d_camera=primary.joints3d_camera, placement=primary.placement, valid=True,
+            correction_applied=primary.correction_applied,
+            correction_discarded=primary.correction_discarded,
+            correction_steps=primary.correction_steps, crop=primary.box, timings_ms=timings,
+            state_reset=reset, people=[p for p in lifted if p is not None],
+            detections=found.people)
 
 
-def _validate_image(image: np.ndarray) -> None:
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ImageEncodingError('image must be a uint8 numpy array [H, W, 3] RGB')
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ImageEncodingError(f'image must be [H, W, 3] RGB, got shape {image.shape}')
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ImageEncodingError(f'image is empty ({image.shape[1]}×{image.shape[0]})')
+def add_pipeline_arguments(parser) -> None:
+    """The options of every tool that runs :class:`PosePipeline` (estimate, bag-eval, demo)."""
+    parser.add_argument('--front-end', default='blazepose', choices=FRONT_ENDS,
+                        help='2D front end: blazepose (real images, default) or psi_r (the '
+                        'paper\'s Ψ_R of an image model)')
+    parser.add_argument('--front-end-runtime', default='litert', choices=BLAZEPOSE_RUNTIMES,
+                        help='runtime of BlazePose (default litert)')
+    parser.add_argument('--model', help='lifter checkpoint (default: the shipped model of the '
+                        'front end: models/hpm_keypoints.pt, or models/hpm_lite.pt for psi_r)')
+    parser.add_argument('--backend', default='torch',
+                        help='runtime of Ψ_T (and Ψ_R): torch, onnxruntime or tensorrt')
+    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='CPU threads of torch and the front end (default 1)')
 
 
-def _elapsed_ms(start: float) -> float:
-    return (time.perf_counter() - start) * 1000.0
+def config_from_arguments(args, **settings) -> PipelineConfig:
+    """The :class:`PipelineConfig` of options added by :func:`add_pipeline_arguments`."""
+    return PipelineConfig(model_path=args.model or '', front_end=args.front_end,
+                          front_end_runtime=args.front_end_runtime, backend=args.backend,
+                          correction_preset=args.correction, threads=args.threads, **settings)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 PACKAGE = 'hpm_ros'
-DEFAULT_MODEL = 'hpm_lite.pt'
+IMAGE_MODEL = 'hpm_lite.pt'
+KEYPOINTS_MODEL = 'hpm_keypoints.pt'
+SHIPPED_MODELS = {'blazepose': KEYPOINTS_MODEL, 'psi_r': IMAGE_MODEL}
 
 
 def package_share() -> Path:
@@ -20,9 +22,17 @@ def package_share() -> Path:
         return Path(__file__).resolve().parents[1]
 
 
-def default_model_path() -> Path:
-    """Return the shipped default checkpoint, ``models/hpm_lite.pt``."""
-    return package_share() / 'models' / DEFAULT_MODEL
+def default_model_path(front_end: str = 'blazepose') -> Path:
+    """Return the shipped lifter checkpoint of a front end: ``models/hpm_keypoints.pt`` for
+    'blazepose' (the default), ``models/hpm_lite.pt`` (the paper's image model) for 'psi_r'."""
+    if front_end not in SHIPPED_MODELS:
+        raise ValueError(f'front end must be one of {sorted(SHIPPED_MODELS)}, got {front_end!r}')
+    return package_share() / 'models' / SHIPPED_MODELS[front_end]
+
+
+def sample_video_path() -> Path:
+    """Return the shipped real sample clip, ``samples/room_walk.mp4`` (CC BY 4.0)."""
+    return package_share() / 'samples' / 'room_walk.mp4'
 
 
 def config_path(name: str) -> Path:

@@ -97,4 +97,6 @@ def test_resources_resolve_to_the_repository_without_ament(monkeypatch):
     monkeypatch.delenv('AMENT_PREFIX_PATH', raising=False)
     assert resources.package_share() == ROOT
     assert resources.config_path('pose.yaml') == ROOT / 'config' / 'pose.yaml'
-    assert resources.default_model_path() == ROOT / 'models' / 'hpm_lite.pt'
+    assert resources.default_model_path() == ROOT / 'models' / 'hpm_keypoints.pt'
+    assert resources.default_model_path('psi_r') == ROOT / 'models' / 'hpm_lite.pt'
+    assert resources.sample_video_path().is_file()

@@ -87,7 +87,8 @@ def warm_up(images, poses, timeout_s: float = 30.0) -> bool:
 def start(tmp_path, config, domain_id, *extra, image_qos=qos_profile_sensor_data):
     model = save_checkpoint(tmp_path / f'{config.name}.pt', build_machine(config))
     process = NodeProcess('hpm_ros.ros.node', [
-        '-p', f'model_path:={model}', '-p', 'lost_confidence:=0.0', '-p', 'threads:=1',
+        '-p', f'model_path:={model}', '-p', 'front_end:=psi_r', '-p', 'lost_confidence:=0.0',
+        '-p', 'threads:=1',
         '-p', 'diagnostics_period_s:=0.5', *extra,
         '-r', 'image:=/test/image', '-r', 'camera_info:=/test/camera_info'],
         domain_id, tmp_path / 'node.log')
@@ -237,6 +238,7 @@ def test_bad_start_stops_with_one_message(tiny_config, tmp_path):
         'missing': (['-p', f'model_path:={tmp_path / "none.pt"}'], 'checkpoint not found'),
         'broken': (['-p', f'model_path:={broken}'], 'broken.pt'),
         'range': (['-p', f'model_path:={model}', '-p', 'crop_margin:=9.0'], 'crop_margin'),
+        'wrong kind': (['-p', f'model_path:={model}'], "needs a 'keypoints' model"),
     }
     processes = {name: NodeProcess('hpm_ros.ros.node', args, 153 + i,
                                    tmp_path / f'{name}.log')

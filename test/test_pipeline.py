@@ -1,4 +1,5 @@
-"""The per-frame pipeline: crops, state resets, placement, timings, bad input; and `estimate`."""
+"""The per-frame pipeline on the psi_r front end (tiny image model): crops, state resets,
+placement, timings, bad input; and `estimate`."""
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +24,8 @@ def model_path(tiny_config, tmp_path):
 
 @pytest.fixture
 def pipeline(model_path):
-    return PosePipeline(PipelineConfig(model_path=str(model_path), lost_confidence=0.0,
-                                       joint_confidence=0.0))
+    return PosePipeline(PipelineConfig(model_path=str(model_path), front_end='psi_r',
+                                       lost_confidence=0.0, joint_confidence=0.0))
 
 
 def frame(seed=0, size=(480, 640)):
@@ -36,8 +37,8 @@ def test_result_shapes_timings_and_tracking(pipeline):
     assert first.keypoints2d.shape == (17, 2) and first.joints3d.shape == (17, 3)
     assert first.joints3d_camera.shape == (17, 3) and first.placement == 'nominal'
     assert first.crop == letterbox_box(640, 480)
-    assert set(first.timings_ms) == {'crop', 'pose2d', 'transformer', 'correction', 'placement',
-                                     'total'}
+    assert set(first.timings_ms) == {'front_end', 'front_end.crop', 'front_end.pose2d',
+                                     'transformer', 'correction', 'placement', 'total'}
     assert all(value >= 0 for value in first.timings_ms.values())
     np.testing.assert_allclose(first.joints3d[0], 0.0, atol=1e-3)
     assert first.joints3d_camera[0, 2] == pytest.approx(3.0, rel=1e-5), 'nominal depth 3 m'
@@ -59,7 +60,7 @@ def test_state_resets(pipeline, stamp, frame_id, reason):
 def test_state_carried_changes_the_output(pipeline):
     image = frame()
     first = pipeline.process(image, stamp=0.0, frame_id='cam')
-    pipeline.config.crop_policy = 'full'
+    pipeline.front_end.crop_policy = 'full'
     second = pipeline.process(image, stamp=0.04, frame_id='cam')
     assert not np.allclose(first.joints3d_raw, second.joints3d_raw)
     pipeline.reset()
@@ -78,11 +79,14 @@ def test_root_placement_by_reprojection_and_nominal(pipeline):
     root = np.array([150.0, -80.0, 3200.0])
     keypoints = project_points(pose + root, K)
     confidence = np.ones(17, np.float32)
-    camera, placement = pipeline._place(pose, keypoints, confidence, K, (640, 480))
-    assert placement == 'reprojection'
-    np.testing.assert_allclose(camera, (pose + root) / 1000.0, atol=1e-5)
-    camera, placement = pipeline._place(pose, keypoints, confidence, None, (640, 480))
-    assert placement == 'nominal'
+    camera, placement = pipeline.lifter.place(pose[None], keypoints[None], confidence[None], K,
+                                              (640, 480))
+    assert placement == ['reprojection']
+    np.testing.assert_allclose(camera[0], (pose + root) / 1000.0, atol=1e-5)
+    camera, placement = pipeline.lifter.place(pose[None], keypoints[None], confidence[None],
+                                              None, (640, 480))
+    assert placement == ['nominal']
+    camera = camera[0]
     assert camera[0, 2] == pytest.approx(3.0)
     nominal_k = intrinsics_matrix(640, 640, 319.5, 239.5)
     np.testing.assert_allclose(project_points(camera[0] * 1000.0, nominal_k), keypoints[0],
@@ -100,11 +104,11 @@ def test_bad_images_raise_clear_errors(pipeline):
 
 def test_missing_or_broken_model(tmp_path):
     with pytest.raises(CheckpointError, match='not found'):
-        PosePipeline(PipelineConfig(model_path=str(tmp_path / 'none.pt')))
+        PosePipeline(PipelineConfig(model_path=str(tmp_path / 'none.pt'), front_end='psi_r'))
     broken = tmp_path / 'broken.pt'
     broken.write_bytes(b'PK\x03\x04 broken')
     with pytest.raises(CheckpointError):
-        PosePipeline(PipelineConfig(model_path=str(broken)))
+        PosePipeline(PipelineConfig(model_path=str(broken), front_end='psi_r'))
     with pytest.raises(ValueError, match='crop_policy'):
         PipelineConfig(model_path='x', crop_policy='zoom')
 
@@ -127,7 +131,7 @@ def test_estimate_on_an_image_folder(pipeline, tmp_path):
     assert list(output['frames']) == ['frame_000.png', 'frame_001.png', 'frame_002.png']
     assert output['keypoints2d'].shape == (3, 17, 2) and output['joints3d'].dtype == np.float32
     assert output['joints3d_camera'].shape == (3, 17, 3)
-    assert output['timings_ms'].shape == (3, 6) and output['valid'].all()
+    assert output['timings_ms'].shape == (3, 5) and output['valid'].all()
     assert list(output['joint_names'])[:2] == ['Hip', 'RHip']
     without = estimate(pipeline, open_input(str(folder)), progress=False)
     assert 'joints3d_camera' not in without
@@ -143,8 +147,9 @@ def test_estimate_input_errors(tmp_path):
     (tmp_path / 'bad').mkdir()
     (tmp_path / 'bad' / 'a.png').write_bytes(b'not a png')
     source = open_input(str(tmp_path / 'bad'))
-    with pytest.raises(ImageEncodingError, match='cannot read image'):
-        list(source.frames())
+    ((name, error),) = list(source.frames())
+    assert name == 'a.png' and isinstance(error, ImageEncodingError)
+    assert 'cannot read image' in str(error)
 
 
 SHARED_VIDEO = (Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'video'

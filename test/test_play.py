@@ -52,12 +52,13 @@ def test_play_into_node_records_the_poses_of_bag_eval(tiny_config, tmp_path):
     write_bag(warm_up, synthetic_source('walk', 2, 5.0, (160, 120), seed=1), progress=False,
               start_ns=DEFAULT_START_NS - 10 ** 10)
     offline = evaluate_bag(PosePipeline(PipelineConfig(
-        model_path=str(model), lost_confidence=0.0, joint_confidence=0.0, threads=1)),
+        model_path=str(model), front_end='psi_r', lost_confidence=0.0, joint_confidence=0.0,
+        threads=1)),
         bag, tmp_path / 'offline', progress=False)
 
     node = NodeProcess('hpm_ros.ros.node', [
-        '-p', f'model_path:={model}', '-p', 'lost_confidence:=0.0', '-p',
-        'joint_confidence:=0.0', '-p', 'threads:=1', '-p', 'diagnostics_period_s:=0.25',
+        '-p', f'model_path:={model}', '-p', 'front_end:=psi_r', '-p', 'lost_confidence:=0.0',
+        '-p', 'joint_confidence:=0.0', '-p', 'threads:=1', '-p', 'diagnostics_period_s:=0.25',
         '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
         DOMAIN_ID, tmp_path / 'node.log')
     try:

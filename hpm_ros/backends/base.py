@@ -28,6 +28,12 @@ BATCH_AXES = {'images': 0, 'features': 0, 'h': 1, 'c': 1}
 META_PREFIX = 'hpm_ros.'
 
 
+def model_parts(config: ModelConfig) -> tuple:
+    """The exported parts of a model: Ψ_R and Ψ_T for the image front end, only Ψ_T for the
+    keypoints front end (its joint maps are rendered in torch, a few Gaussians)."""
+    return ('transformer',) if config.front_end == 'keypoints' else PARTS
+
+
 def onnx_path(model_dir: Path, config_name: str, part: str) -> Path:
     """Where the ONNX file of ``part`` ('pose2d' or 'transformer') of a config lives."""
     if part not in PARTS:
@@ -194,6 +200,12 @@ class Backend(abc.ABC):
         features, heatmaps, pose2d, confidence = self.run_pose2d(images)
         pose3d, self.state = self.run_transformer_step(features, self.state)
         return BackendOutput(features, heatmaps, pose2d, confidence, pose3d)
+
+    def check_has_pose2d(self) -> None:
+        """TypeError for a keypoints-front-end model, which has no Ψ_R to run."""
+        if self.config.front_end == 'keypoints':
+            raise TypeError(f'{self.config.name!r} is a keypoints model: it has no Ψ_R, its '
+                            'joint maps come from 2D joints (PoseMachine.encode)')
 
     def check_images(self, images: torch.Tensor) -> torch.Tensor:
         """Validate images [B, 3, S, S] float32 and move them, contiguous, to the device."""

@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hpm_ros.backends.base import (BATCH_AXES, EXPORT_FORMAT_VERSION, PARTS, POSE2D_INPUTS,
+from hpm_ros.backends.base import (BATCH_AXES, EXPORT_FORMAT_VERSION, POSE2D_INPUTS,
                                    POSE2D_OUTPUTS, TRANSFORMER_INPUTS, TRANSFORMER_OUTPUTS,
-                                   export_metadata, onnx_path)
+                                   export_metadata, model_parts, onnx_path)
 from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.model.machine import PoseMachine
 
@@ -69,8 +69,9 @@ def export_onnx(machine: PoseMachine, out_dir: os.PathLike, checkpoint_sha: str 
                 joint_set: str = 'h36m17') -> dict:
     """Export Ψ_R and the Ψ_T step of ``machine`` (eval mode, fp32, dynamic batch).
 
-    Each file holds its weights and the metadata of :func:`base.export_metadata`; each passes
-    ``onnx.checker`` with full shape inference. Returns {'pose2d': Path, 'transformer': Path}.
+    A keypoints model has no Ψ_R: only its Ψ_T step is exported. Each file holds its weights
+    and the metadata of :func:`base.export_metadata`; each passes ``onnx.checker`` with full
+    shape inference. Returns {part: Path} ('pose2d' for image models, 'transformer').
     The machine itself is not modified.
     """
     if not isinstance(machine, PoseMachine):
@@ -82,7 +83,7 @@ def export_onnx(machine: PoseMachine, out_dir: os.PathLike, checkpoint_sha: str 
     state_shape = (config.lstm_layers, TRACE_BATCH, config.lstm_hidden)
     generator = torch.Generator().manual_seed(0)
     parts = {
-        'pose2d': (copy.deepcopy(machine.pose2d).cpu().eval(),
+        'pose2d': (copy.deepcopy(machine.pose2d).cpu().eval(),  # image front end only
                    (torch.rand(TRACE_BATCH, 3, size, size, generator=generator),),
                    POSE2D_INPUTS, POSE2D_OUTPUTS),
         'transformer': (_TransformerStep(copy.deepcopy(machine.transformer)).cpu().eval(),
@@ -92,7 +93,8 @@ def export_onnx(machine: PoseMachine, out_dir: os.PathLike, checkpoint_sha: str 
                         TRANSFORMER_INPUTS, TRANSFORMER_OUTPUTS),
     }
     paths = {}
-    for part, (module, args, inputs, outputs) in parts.items():
+    for part in model_parts(config):
+        module, args, inputs, outputs = parts[part]
         metadata = export_metadata(machine, part, checkpoint_sha, joint_set)
         paths[part] = _export_part(module, args, inputs, outputs, metadata,
                                    onnx_path(out_dir, config.name, part))
@@ -209,8 +211,8 @@ def export_main(checkpoint: os.PathLike, out_dir: os.PathLike, formats=('onnx',)
     machine, info = load_checkpoint(checkpoint)
     onnx_files = export_onnx(machine, out_dir, checkpoint_sha=info.sha256,
                              joint_set=info.joint_set)
-    written = [onnx_files[part] for part in PARTS]
+    written = list(onnx_files.values())
     if 'tensorrt' in formats:
-        written += [build_tensorrt_engine(onnx_files[part], precision, workspace_mb, max_batch)
-                    for part in PARTS]
+        written += [build_tensorrt_engine(path, precision, workspace_mb, max_batch)
+                    for path in onnx_files.values()]
     return written

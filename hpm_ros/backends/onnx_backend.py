@@ -10,7 +10,7 @@ import torch
 
 from hpm_ros.backends.base import (Backend, POSE2D_INPUTS, POSE2D_OUTPUTS, TRANSFORMER_INPUTS,
                                    TRANSFORMER_OUTPUTS, check_metadata, export_command,
-                                   export_metadata, onnx_path)
+                                   export_metadata, model_parts, onnx_path)
 from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.model.machine import PoseMachine
 
@@ -129,11 +129,13 @@ class OnnxRuntimeBackend(Backend):
         super().__init__(machine.config, device)
         options = session_options(ort, self.settings)
         self.sessions = {}
-        for part, inputs in (('pose2d', POSE2D_INPUTS), ('transformer', TRANSFORMER_INPUTS)):
+        inputs_of = {'pose2d': POSE2D_INPUTS, 'transformer': TRANSFORMER_INPUTS}
+        for part in model_parts(self.config):
+            inputs = inputs_of[part]
             path = onnx_path(model_dir, self.config.name, part)
             expected = export_metadata(machine, part, checkpoint_sha, joint_set)
             self.sessions[part] = self._open(ort, path, options, providers, expected, inputs)
-        self.providers = self.sessions['pose2d'].get_providers()
+        self.providers = self.sessions['transformer'].get_providers()
         self._binding_device = ('cuda', device.index or 0) if device.type == 'cuda' else ('cpu', 0)
 
     def _open(self, ort, path: Path, options, providers: list, expected: dict, inputs: tuple):
@@ -186,6 +188,7 @@ class OnnxRuntimeBackend(Backend):
     def run_pose2d(self, images: torch.Tensor) -> tuple:
         """Ψ_R, see :meth:`Backend.run_pose2d`."""
         images = self.check_images(images)
+        self.check_has_pose2d()
         return tuple(self._run('pose2d', {'images': images}, POSE2D_OUTPUTS, images.shape[0]))
 
     def run_transformer_step(self, features: torch.Tensor, state: tuple) -> tuple:

@@ -15,7 +15,7 @@ import torch
 
 from hpm_ros.backends.base import (POSE2D_INPUTS, POSE2D_OUTPUTS, TRANSFORMER_INPUTS,
                                    TRANSFORMER_OUTPUTS, Backend, check_metadata, engine_path,
-                                   export_command, export_metadata, onnx_path)
+                                   export_command, export_metadata, model_parts, onnx_path)
 from hpm_ros.backends.export import PRECISIONS, engine_sidecar, file_sha256, import_tensorrt
 from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.model.machine import PoseMachine
@@ -96,9 +96,10 @@ class TensorRTBackend(Backend):
         model_dir = Path(model_dir)
         self.engines = {}
         with torch.cuda.device(self.device):
-            for part, inputs, outputs in (('pose2d', POSE2D_INPUTS, POSE2D_OUTPUTS),
-                                          ('transformer', TRANSFORMER_INPUTS,
-                                           TRANSFORMER_OUTPUTS)):
+            io_names = {'pose2d': (POSE2D_INPUTS, POSE2D_OUTPUTS),
+                        'transformer': (TRANSFORMER_INPUTS, TRANSFORMER_OUTPUTS)}
+            for part in model_parts(self.config):
+                inputs, outputs = io_names[part]
                 expected = export_metadata(machine, part, checkpoint_sha, joint_set)
                 sidecar = self._check_sidecar(trt, model_dir, part, expected)
                 path = engine_path(model_dir, self.config.name, part, precision)
@@ -148,6 +149,7 @@ class TensorRTBackend(Backend):
     def run_pose2d(self, images: torch.Tensor) -> tuple:
         """Ψ_R, see :meth:`Backend.run_pose2d`."""
         images = self.check_images(images)
+        self.check_has_pose2d()
         shapes = self.output_shapes(images.shape[0])
         return tuple(self.engines['pose2d'].run({'images': images}, shapes, self.device))
 

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from hpm_ros.bags import io
 from hpm_ros.errors import BagError, ImageEncodingError
+from hpm_ros.pipeline import STAGES, add_pipeline_arguments
 
-STAGES = ('crop', 'pose2d', 'transformer', 'correction', 'placement', 'total')
 DIAGNOSTICS_PERIOD_NS = 1_000_000_000
 
 
@@ -245,29 +245,23 @@ def add_parser(commands) -> None:
     parser.add_argument('--truth-topic', default=EvalTopics.truth)
     parser.add_argument('--output-prefix', default=EvalTopics.output_prefix,
                         help='namespace of pose3d / markers in the output bag')
-    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
-    parser.add_argument('--backend', default='torch', help='torch or onnxruntime')
-    parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
+    add_pipeline_arguments(parser)
     parser.add_argument('--lost-confidence', type=float,
-                        help='mean confidence below which no person is reported (default: '
-                        'the node\'s)')
+                        help='psi_r: mean confidence below which no person is reported '
+                        '(default: the node\'s)')
     parser.add_argument('--joint-confidence', type=float,
                         help='joints below this confidence are not used (default: the node\'s)')
-    parser.add_argument('--threads', type=int, default=1, help='torch CPU threads')
     parser.add_argument('--no-progress', action='store_true')
 
 
 def run(args) -> int:
     """Entry point of `hpm bag-eval`."""
     from hpm_ros.bags.report import write_report
-    from hpm_ros.pipeline import PipelineConfig, PosePipeline
-    from hpm_ros.resources import default_model_path
+    from hpm_ros.pipeline import PosePipeline, config_from_arguments
 
     report_dir = Path(args.output)
     output_bag = Path(args.output_bag) if args.output_bag else report_dir / 'bag'
-    config = PipelineConfig(model_path=str(args.model or default_model_path()),
-                            backend=args.backend, correction_preset=args.correction,
-                            threads=args.threads)
+    config = config_from_arguments(args)
     if args.lost_confidence is not None:
         config.lost_confidence = args.lost_confidence
     if args.joint_confidence is not None:

@@ -56,11 +56,19 @@ def synthetic_source(kind: str, num_frames: int, fps: float, size: tuple, seed: 
 
 
 def media_source(path: str, fps: float = None) -> BagSource:
-    """A video file or an image folder (no intrinsics, no truth)."""
+    """A video file, an image or an image folder (no intrinsics, no truth); an unreadable
+    image stops with its error."""
     from hpm_ros.estimate import open_input
 
     source = open_input(path, fps)
-    return BagSource(source.frames, source.fps, description=f'{path} at {source.fps:g} Hz')
+
+    def frames():
+        for _, frame in source.frames():
+            if isinstance(frame, Exception):
+                raise frame
+            yield frame
+
+    return BagSource(frames, source.fps, description=f'{path} at {source.fps:g} Hz')
 
 
 def h36m_source(frames, cameras: dict, image_root: str, fps: float = 50.0,

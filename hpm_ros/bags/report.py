@@ -64,7 +64,8 @@ def summarise(result: dict, config) -> dict:
         'correction_applied': int(result['correction_applied'].sum()),
         'correction_discarded': int(result['correction_discarded'].sum()),
         'warnings': dict(result['warnings']),
-        'model': config.model_path, 'backend': config.backend,
+        'front_end': config.front_end, 'model': str(config.resolved_model_path()),
+        'backend': config.backend,
         'correction_preset': config.correction_preset,
         'frames_with_truth': int(np.isfinite(result['truth_m']).all(axis=(1, 2)).sum())}
     found = accuracy(result)

@@ -13,6 +13,18 @@ from typing import Optional
 
 import numpy as np
 
+from hpm_ros.errors import ImageEncodingError
+
+
+def validate_image(image: np.ndarray) -> None:
+    """ImageEncodingError unless ``image`` is a non-empty [H, W, 3] uint8 RGB array."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ImageEncodingError('image must be a uint8 numpy array [H, W, 3] RGB')
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageEncodingError(f'image must be [H, W, 3] RGB, got shape {image.shape}')
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ImageEncodingError(f'image is empty ({image.shape[1]}x{image.shape[0]})')
+
 
 @dataclass
 class PersonDetection:

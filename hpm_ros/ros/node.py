@@ -50,8 +50,7 @@ from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from visualization_msgs.msg import MarkerArray
 
 from hpm_ros.errors import CalibrationError, HpmError, ImageEncodingError
-from hpm_ros.pipeline import PosePipeline
-from hpm_ros.resources import default_model_path
+from hpm_ros.pipeline import STAGES, PosePipeline
 from hpm_ros.ros.conversions import (camera_info_to_intrinsics, delete_markers,
                                      diagnostics_message, image_msg_to_rgb, pose_to_markers,
                                      pose_to_pose_array, rgb_to_image_msg, roi_to_box,
@@ -60,7 +59,6 @@ from hpm_ros.ros.parameters import (PARAMETERS, SPECS, check_value, correction_o
                                     pipeline_config)
 
 NODE_NAME = 'hpm_pose'
-STAGES = ('crop', 'pose2d', 'transformer', 'correction', 'placement', 'total')
 WINDOW = 100
 THROTTLE_S = 5.0
 CLOCK_RESET_FRAMES = 10
@@ -98,7 +96,7 @@ class PoseNode(Node):
             reason = check_value(name, self.values[name])
             if reason:
                 raise ValueError(reason)
-        self.pipeline = PosePipeline(pipeline_config(self.values, str(default_model_path())))
+        self.pipeline = PosePipeline(pipeline_config(self.values))
         self.declare_parameter('joint_names', list(self.pipeline.joint_names),
                                _descriptor(SPECS['joint_names']), ignore_override=True)
         self.pipeline_lock = threading.Lock()
@@ -131,8 +129,9 @@ class PoseNode(Node):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         checkpoint = self.pipeline.checkpoint
         self.get_logger().info(
-            f'ready: model {checkpoint.path} ({checkpoint.config.name}), backend '
-            f'{self.pipeline.backend.name}, correction {self.values["correction_preset"]}')
+            f'ready: front end {self.values["front_end"]}, lifter {checkpoint.path} '
+            f'({checkpoint.config.name}), backend {self.pipeline.backend.name}, correction '
+            f'{self.values["correction_preset"]}')
         self.worker = threading.Thread(target=self._work, name='hpm_pose_worker')
         self.worker.start()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hpm_ros.frontends import BLAZEPOSE_RUNTIMES, FRONT_ENDS
 from hpm_ros.pipeline import PipelineConfig
 from hpm_ros.skeleton import H36M17
 
@@ -30,8 +31,15 @@ class ParameterSpec:
 
 
 PARAMETERS = (
-    ParameterSpec('model_path', '', 'checkpoint file; empty = the shipped models/hpm_lite.pt'),
-    ParameterSpec('backend', 'torch', 'inference backend of Ψ_R and Ψ_T',
+    ParameterSpec('front_end', 'blazepose', '2D front end: blazepose (real images) or psi_r (the '
+                  "paper's Ψ_R of an image model)", choices=FRONT_ENDS),
+    ParameterSpec('front_end_runtime', 'litert', 'runtime of BlazePose',
+                  choices=BLAZEPOSE_RUNTIMES),
+    ParameterSpec('front_end_dir', '', "folder of BlazePose's model files (.tflite, .onnx, "
+                  '.engine); empty = the shipped models/blazepose'),
+    ParameterSpec('model_path', '', 'lifter checkpoint; empty = the shipped model of the front '
+                  'end (models/hpm_keypoints.pt for blazepose, models/hpm_lite.pt for psi_r)'),
+    ParameterSpec('backend', 'torch', 'inference backend of Ψ_T (and Ψ_R)',
                   choices=('torch', 'onnxruntime', 'tensorrt')),
     ParameterSpec('export_dir', '', 'folder of exported ONNX / TensorRT files; empty = the '
                   'checkpoint folder'),
@@ -50,11 +58,11 @@ PARAMETERS = (
                   "move more than this (mm); 0 = the preset's", 0.0, 1000.0, dynamic=True),
     ParameterSpec('correction_epsilon_mm', 0.0, 'stop when the robust joints move less than '
                   "this in a step (mm); 0 = the preset's", 0.0, 1000.0, dynamic=True),
-    ParameterSpec('crop_policy', 'auto', 'person crop: auto (roi, else track, else full), roi, '
-                  'track or full', choices=('auto', 'roi', 'track', 'full')),
-    ParameterSpec('crop_margin', 1.25, 'square crop side / person extent', 1.0, 3.0),
-    ParameterSpec('lost_confidence', 0.08, 'mean joint confidence below which the person is '
-                  'lost (state reset, empty output)', 0.0, 1.0),
+    ParameterSpec('crop_policy', 'auto', "psi_r's person crop: auto (roi, else track, else "
+                  'full), roi, track or full', choices=('auto', 'roi', 'track', 'full')),
+    ParameterSpec('crop_margin', 1.25, "psi_r's square crop side / person extent", 1.0, 3.0),
+    ParameterSpec('lost_confidence', 0.08, "psi_r's mean joint confidence below which the "
+                  'person is lost (state reset, empty output)', 0.0, 1.0),
     ParameterSpec('joint_confidence', 0.1, 'joint confidence below which a joint is left out '
                   'of tracking, correction and placement', 0.0, 1.0),
     ParameterSpec('state_reset_gap_s', 0.5, 'reset the LSTM state after a gap longer than this',
@@ -91,10 +99,12 @@ def correction_overrides(values: dict) -> dict:
             for name, (knob, unset) in CORRECTION_KNOBS.items() if values[name] != unset}
 
 
-def pipeline_config(values: dict, default_model: str) -> PipelineConfig:
+def pipeline_config(values: dict) -> PipelineConfig:
     """Build the pipeline settings from the node's parameter values."""
     return PipelineConfig(
-        model_path=values['model_path'] or default_model, backend=values['backend'],
+        model_path=values['model_path'], front_end=values['front_end'],
+        front_end_runtime=values['front_end_runtime'], front_end_dir=values['front_end_dir'],
+        backend=values['backend'],
         export_dir=values['export_dir'], device=values['device'], threads=values['threads'],
         allow_backend_fallback=values['allow_backend_fallback'],
         correction_preset=values['correction_preset'],

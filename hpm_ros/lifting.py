@@ -1,0 +1,237 @@
+"""The lifting core: the 2D people of any front end -> Ψ_T -> Ψ_C / Ψ_P correction -> placement.
+
+One object per model that every tool calls (the node and `hpm estimate` / `bag-eval` / `demo`
+through :class:`hpm_ros.pipeline.PosePipeline`, `hpm lift` through
+:class:`hpm_ros.lift.KeypointLifter`):
+
+- :meth:`LiftingCore.keypoint_inputs`: a detector's joints in any supported layout ->
+  H36M-17 joints, confidences, the square person box and the normalised crop coordinates that
+  the keypoints front end reads (batched over any leading dims);
+- :meth:`LiftingCore.lift_people`: one frame, one Ψ_T step per person with that person's own
+  LSTM state, the batched correction over the people of the frame, root placement;
+- :meth:`LiftingCore.correct` and :meth:`LiftingCore.place`: the correction and the
+  placement, batched over frames or people.
+
+3D inside: root-relative millimetres in the camera's orientation; placed poses in metres in
+the camera optical frame (x right, y down, z forward). ROS-free.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from hpm_ros.correction import CorrectionConfig, Corrector
+from hpm_ros.crop import CropBox
+from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, keypoint_boxes, normalise_keypoints,
+                                         to_front_end)
+from hpm_ros.geometry import (intrinsics_matrix, place_root_by_reprojection, root_relative,
+                              unproject_points)
+from hpm_ros.skeleton import H36M17, ROOT_JOINT
+
+KEYPOINT_BOX_MARGIN = 1.25
+HIPS = (H36M17.index('LHip'), H36M17.index('RHip'))
+
+
+def root_pixel(keypoints: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """The 2D root [2] px of H36M-17 keypoints [17, 2] px: the root joint when present, else
+    the mean of the hips present (COCO and BlazePose have no pelvis), else the mean of the
+    joints present, else the mean of all."""
+    present = np.asarray(confidence) > 0
+    for joints in ((ROOT_JOINT,), HIPS, tuple(np.flatnonzero(present))):
+        chosen = [j for j in joints if present[j]]
+        if chosen:
+            return np.asarray(keypoints, np.float64)[chosen].mean(axis=0)
+    return np.asarray(keypoints, np.float64).mean(axis=0)
+
+
+@dataclass
+class LiftedPerson:
+    """One person's 3D pose in one frame.
+
+    keypoints2d [17, 2] float32 px (H36M-17, what the lifter read); confidence [17] float32;
+    joints3d [17, 3] float32 mm root-relative after correction; joints3d_raw the same before
+    correction; joints3d_camera [17, 3] float32 m, camera optical frame; placement
+    'reprojection' (least squares with the intrinsics) or 'nominal' (root on the ray of the 2D
+    root at the nominal depth); box: the square crop the lifter normalised the 2D pose in.
+    """
+
+    keypoints2d: np.ndarray
+    confidence: np.ndarray
+    joints3d: np.ndarray
+    joints3d_raw: np.ndarray
+    joints3d_camera: np.ndarray
+    placement: str
+    correction_applied: bool
+    correction_discarded: bool
+    correction_steps: int
+    box: CropBox
+
+
+class LiftingCore:
+    """Ψ_T (run by ``backend``), Ψ_C / Ψ_P and the correction of one model, with placement.
+
+    machine: the :class:`hpm_ros.model.machine.PoseMachine` whose projector the correction
+    adapts; backend: runs the Ψ_T step (:mod:`hpm_ros.backends`); joint_confidence: joints
+    below it leave the correction and the placement; box_threshold: joints below it do not
+    define the keypoints box (unless fewer than two pass); nominal_depth_m: the root depth
+    when no intrinsics place it.
+    """
+
+    def __init__(self, machine, backend, correction: str = 'aligned',
+                 correction_overrides: Optional[dict] = None, joint_confidence: float = 0.1,
+                 box_threshold: float = 0.2, nominal_depth_m: float = 3.0,
+                 input_joint_sets: tuple = INPUT_JOINT_SETS) -> None:
+        self.machine, self.backend = machine, backend
+        self.joint_confidence, self.box_threshold = joint_confidence, box_threshold
+        self.nominal_depth_m = nominal_depth_m
+        self.input_joint_sets = tuple(input_joint_sets)
+        self.set_correction(correction, **(correction_overrides or {}))
+
+    @property
+    def reads_keypoints(self) -> bool:
+        """True for a keypoints-front-end model (any 2D detector), False for Ψ_R's images."""
+        return self.machine.config.front_end == 'keypoints'
+
+    def set_correction(self, preset: str, **overrides) -> None:
+        """Switch the correction preset (and knobs)."""
+        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(preset, **overrides))
+
+    def initial_state(self, people: int = 1) -> tuple:
+        """H_0 for ``people`` persons: (h, c), each [layers, P, hidden]."""
+        return self.backend.initial_state(people)
+
+    def keypoint_inputs(self, keypoints: np.ndarray, confidence: np.ndarray,
+                        joint_set: str) -> tuple:
+        """Joints [..., J, 2] px and confidences [..., J] of ``joint_set`` -> (H36M-17 joints
+        [..., 17, 2] px, confidences [..., 17], boxes [..., 3] (x0, y0, side) px, normalised
+        crop coordinates [..., 17, 2], valid [...] bool: at least two joints present).
+
+        Joints the set lacks get confidence 0; missing joints sit at the box centre (0.5).
+        """
+        if joint_set not in self.input_joint_sets:
+            raise ValueError(f'the lifter reads {list(self.input_joint_sets)}, got {joint_set!r}')
+        points, weights = to_front_end(keypoints, confidence, joint_set)
+        boxes = keypoint_boxes(points, weights, KEYPOINT_BOX_MARGIN, self.box_threshold)
+        valid = np.isfinite(boxes).all(axis=-1)
+        normalised = np.full(points.shape, 0.5)
+        normalised[valid] = normalise_keypoints(points[valid], boxes[valid])
+        normalised[weights <= 0] = 0.5
+        return points, weights, boxes, normalised, valid
+
+    def person_inputs(self, person) -> tuple:
+        """What Ψ_T and the correction read of one front-end person (a
+        :class:`hpm_ros.frontends.base.PersonDetection`): (features [1, C, F, F], p2d [1, 17, 2]
+        normalised, confidence [1, 17], H36M-17 keypoints [17, 2] px, box), or None when the
+        person has fewer than two usable joints.
+
+        A keypoints model reads the person's joints (its own layout when the lifter knows it,
+        else the 'coco17' subset the front end supplies in ``extras``); an image model reads
+        Ψ_R's 'features', 'pose2d' and 'crop' from ``extras``.
+        """
+        if not self.reads_keypoints:
+            extras = person.extras
+            return (extras['features'], extras['pose2d'], extras['confidence'],
+                    np.asarray(person.keypoints, np.float32),
+                    np.asarray(person.confidence, np.float32), extras['crop'])
+        keypoints, confidence, joint_set = person.keypoints, person.confidence, person.joint_set
+        if joint_set not in self.input_joint_sets:
+            keypoints, confidence = person.extras['coco17']
+            joint_set = 'coco17'
+        points, weights, box, normalised, valid = self.keypoint_inputs(
+            keypoints, confidence, joint_set)
+        if not valid:
+            return None
+        pose2d = torch.as_tensor(normalised[None], dtype=torch.float32)
+        weights_t = torch.as_tensor(weights[None], dtype=torch.float32)
+        with torch.inference_mode():
+            features = self.machine.encode(pose2d, weights_t)[0]
+        return (features, pose2d, weights_t, points.astype(np.float32),
+                weights.astype(np.float32), CropBox(*box))
+
+    def lift_people(self, people: list, states: list, intrinsics: Optional[np.ndarray],
+                    image_size: tuple) -> tuple:
+        """One frame: ``people`` (front-end persons) with their LSTM ``states`` (one (h, c)
+        of batch 1 per person, None for a new person) -> (list of LiftedPerson or None per
+        person, the new states, timings_ms {'transformer', 'correction', 'placement'})."""
+        import time
+
+        timings = {'transformer': 0.0, 'correction': 0.0, 'placement': 0.0}
+        inputs = [self.person_inputs(person) for person in people]
+        kept = [i for i, item in enumerate(inputs) if item is not None]
+        new_states = list(states)
+        results = [None] * len(people)
+        if not kept:
+            return results, new_states, timings
+        start = time.perf_counter()
+        pose3d = []
+        for index in kept:
+            state = states[index] if states[index] is not None else self.initial_state(1)
+            step, new_states[index] = self.backend.run_transformer_step(inputs[index][0], state)
+            pose3d.append(step)
+        mark = time.perf_counter()
+        timings['transformer'] = (mark - start) * 1000.0
+        weights = torch.cat([inputs[i][2] for i in kept])
+        corrected = self.correct(torch.cat(pose3d), torch.cat([inputs[i][1] for i in kept]),
+                                 (weights >= self.joint_confidence).float())
+        joints3d = root_relative(corrected.pose3d_mm.detach().cpu().numpy()).astype(np.float32)
+        raw = root_relative(self.machine.denormalise_3d(
+            corrected.uncorrected).detach().cpu().numpy()).astype(np.float32)
+        start = time.perf_counter()
+        timings['correction'] = (start - mark) * 1000.0
+        keypoints = np.stack([inputs[i][3] for i in kept])
+        confidence = np.stack([inputs[i][4] for i in kept])
+        camera, placement = self.place(joints3d, keypoints, confidence, intrinsics, image_size)
+        timings['placement'] = (time.perf_counter() - start) * 1000.0
+        for row, index in enumerate(kept):
+            results[index] = LiftedPerson(
+                keypoints2d=keypoints[row], confidence=confidence[row], joints3d=joints3d[row],
+                joints3d_raw=raw[row], joints3d_camera=camera[row], placement=placement[row],
+                correction_applied=bool(corrected.applied[row]),
+                correction_discarded=bool(corrected.discarded[row]),
+                correction_steps=int(corrected.steps[row]), box=inputs[index][5])
+        return results, new_states, timings
+
+    def correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor,
+                weights: Optional[torch.Tensor] = None):
+        """The correction of B frames or people at once (see
+        :meth:`hpm_ros.correction.Corrector.correct`): p3d [B, K, 3] normalised, p2d [B, K, 2]
+        normalised crop coordinates, weights [B, K]."""
+        return self.corrector.correct(pose3d, pose2d, weights)
+
+    def place(self, joints3d: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray,
+              intrinsics: Optional[np.ndarray], image_size: tuple) -> tuple:
+        """Camera-frame joints [N, K, 3] float32 m of root-relative joints3d [N, K, 3] mm and
+        how each root was placed ([N] 'reprojection' or 'nominal').
+
+        keypoints [N, K, 2] px and confidence [N, K] of the same people; with ``intrinsics``
+        [3, 3] the root is the least-squares reprojection fit over the joints at or above
+        ``joint_confidence``; without them, or where the fit fails, the root lies on the ray
+        of the 2D root at the nominal depth (a focal length equal to the image width and the
+        image centre stand in for missing intrinsics). image_size: (W, H) px.
+        """
+        placed = np.empty(joints3d.shape, dtype=np.float32)
+        placement = []
+        weights = np.where(confidence >= self.joint_confidence, confidence, 0.0)
+        if intrinsics is None:
+            width, height = image_size
+            nominal = intrinsics_matrix(width, width, (width - 1) / 2.0, (height - 1) / 2.0)
+        else:
+            nominal = intrinsics
+        for row in range(len(joints3d)):
+            root, how = None, 'nominal'
+            if intrinsics is not None:
+                try:
+                    root = place_root_by_reprojection(joints3d[row], keypoints[row], intrinsics,
+                                                      weights[row])
+                    how = 'reprojection'
+                except ValueError:
+                    root = None
+            if root is None:
+                root = unproject_points(root_pixel(keypoints[row], confidence[row]),
+                                        np.array(self.nominal_depth_m * 1000.0), nominal)
+            placed[row] = (joints3d[row] + root) / 1000.0
+            placement.append(how)
+        return placed, placement
