@@ -29,8 +29,8 @@ def model(tiny_config, tmp_path):
 
 
 def make_pipeline(model) -> PosePipeline:
-    return PosePipeline(PipelineConfig(model_path=str(model), front_end='psi_r', lost_confidence=0.0,
-                                       joint_confidence=0.0, threads=1))
+    return PosePipeline(PipelineConfig(model_path=str(model), front_end='psi_r',
+                                       lost_confidence=0.0, joint_confidence=0.0, threads=1))
 
 
 def read_topic(path, topic):
@@ -120,8 +120,8 @@ def test_image_folder_is_resized_uncalibrated_and_evaluated(model, tmp_path):
     info = read_topic(tmp_path / 'bag', '/camera/camera_info')[0][2]
     assert io.camera_info_to_intrinsics(info) is None
     assert hpm_main(['bag-eval', '--bag', str(tmp_path / 'bag'), '--output',
-                     str(tmp_path / 'report'), '--model', str(model), '--front-end', 'psi_r', '--no-progress',
-                     '--lost-confidence', '0']) == 0
+                     str(tmp_path / 'report'), '--model', str(model), '--front-end', 'psi_r',
+                     '--no-progress', '--lost-confidence', '0']) == 0
     numbers = json.loads((tmp_path / 'report' / 'results.json').read_text())
     assert numbers['frames_processed'] == 3 and 'mpjpe_mm' not in numbers
     assert numbers['bag_rate_hz'] == pytest.approx(5.0)
@@ -152,7 +152,8 @@ def test_missing_image_topic_and_wrong_type_are_clear_errors(model, tmp_path, ca
         evaluate_bag(make_pipeline(model), bag, tmp_path / 'out',
                      EvalTopics(image='/camera/camera_info'))
     code = hpm_main(['bag-eval', '--bag', str(bag), '--output', str(tmp_path / 'r'), '--model',
-                     str(model), '--front-end', 'psi_r', '--image-topic', '/nothing', '--no-progress'])
+                     str(model), '--front-end', 'psi_r', '--image-topic', '/nothing',
+                     '--no-progress'])
     error = capsys.readouterr().err
     assert code == 2 and 'no image topic' in error and 'Traceback' not in error
 
