@@ -217,9 +217,8 @@ def test_off_returns_the_model_output(problem):
     torch.testing.assert_close(result.uncorrected, regressed)
     torch.testing.assert_close(result.pose3d_mm, machine.denormalise_3d(regressed),
                                atol=1e-3, rtol=1e-5)
-    expected_loss = (projected - p2d).square().sum(-1).mean(-1)
-    torch.testing.assert_close(result.loss_before, expected_loss)
-    assert torch.equal(result.loss_after, result.loss_before)
+    assert result.loss_before.isnan().all() and result.loss_after.isnan().all(), \
+        'off runs Ψ_C only: no projection, no 2D loss'
     assert not result.applied.any() and not result.discarded.any()
     assert (result.steps == 0).all()
 

@@ -305,6 +305,8 @@ class Corrector:
 
     def _correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor, weights: torch.Tensor):
         config, batch, joints = self.config, pose3d.shape[0], pose3d.shape[1]
+        if config.max_steps == 0:
+            return self._regress_only(pose3d)
         loss_fn = Loss(pose2d, weights, self.incidence.to(pose3d), config)
         params = _Disposable(self.machine.projector, config, batch)
         flat3d = pose3d.reshape(batch, -1)
@@ -319,3 +321,16 @@ class Corrector:
             if not tracker.update(regressed.view(batch, joints, 3), loss):
                 break
         return tracker.result()
+
+    def _regress_only(self, pose3d: torch.Tensor):
+        """No correction ('off'): Ψ_C alone, no Ψ_P and no 2D loss (loss_before and
+        loss_after are NaN: not computed)."""
+        regressed = self.machine.projector.regression(pose3d.reshape(len(pose3d), -1))
+        regressed = regressed.view_as(pose3d)
+        none = torch.zeros(len(pose3d), dtype=torch.bool, device=pose3d.device)
+        nan = torch.full((len(pose3d),), math.nan, dtype=pose3d.dtype, device=pose3d.device)
+        return CorrectionResult(
+            pose3d=regressed, pose3d_mm=self.machine.denormalise_3d(regressed),
+            uncorrected=regressed, applied=none, discarded=none, converged=none,
+            steps=torch.zeros(len(pose3d), dtype=torch.int64, device=pose3d.device),
+            loss_before=nan, loss_after=nan.clone(), robust_displacement_mm=torch.zeros_like(nan))
