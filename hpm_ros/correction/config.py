@@ -133,8 +133,9 @@ class CorrectionResult:
     normalised. applied, discarded, converged (stopped by ε): bool [B]; steps: int64 [B]
     gradient steps taken. loss_before, loss_after: [B] the minimised 2D loss (:class:`Loss`)
     with the trained and with the final disposable parameters (for a discarded frame: those
-    that were discarded; NaN with max_steps 0, where Ψ_P is not run). robust_displacement_mm: [B] mean distance (mm) of the robust joints
-    from where they started, after the last step taken.
+    that were discarded; NaN with max_steps 0, where Ψ_P is not run).
+    robust_displacement_mm: [B] mean distance (mm) of the robust joints from where they
+    started, after the last step taken.
     """
 
     pose3d: torch.Tensor
