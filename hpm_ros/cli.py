@@ -9,12 +9,11 @@ from hpm_ros.errors import HpmError
 
 def _add_demo(commands) -> None:
     parser = commands.add_parser(
-        'demo', help='the node on the shipped model, fed a generated camera stream over DDS')
+        'demo', help='the node with its defaults, fed the shipped real clip over DDS')
     parser.add_argument('--output', default='out/demo', help='results folder')
-    parser.add_argument('--frames', type=int, default=90)
-    parser.add_argument('--rate', type=float, default=15.0, help='camera rate in Hz')
-    parser.add_argument('--seed', type=int, default=7)
-    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser.add_argument('--frames', type=int, help='only the first N frames of the clip')
+    parser.add_argument('--clip', help='another video (default: samples/room_walk.mp4)')
+    parser.add_argument('--model', help='lifter checkpoint (default: the shipped one)')
     parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--domain-id', type=int, default=87,
                         help='ROS_DOMAIN_ID of the demo graph (discovery stays on localhost)')
@@ -23,8 +22,8 @@ def _add_demo(commands) -> None:
 def _run_demo(args) -> int:
     from hpm_ros.ros.demo import format_summary, run_demo
 
-    summary = run_demo(args.output, args.frames, args.rate, args.seed, args.model,
-                       args.correction, args.domain_id)
+    summary = run_demo(args.output, args.frames, args.model, args.correction, args.domain_id,
+                       clip_path=args.clip)
     print(format_summary(summary))
     print(f'results in {args.output}/: demo.gif, summary.md, results.json, poses.npz, node.log')
     return 0 if summary['poses_received'] else 1

@@ -128,7 +128,7 @@ class LiftingCore:
         person has fewer than two usable joints.
 
         A keypoints model reads the person's joints (its own layout when the lifter knows it,
-        else the 'coco17' subset the front end supplies in ``extras``); an image model reads
+        else the extras' 'coco17' {'keypoints', 'confidence'} subset); an image model reads
         Ψ_R's 'features', 'pose2d' and 'crop' from ``extras``.
         """
         if not self.reads_keypoints:
@@ -138,8 +138,8 @@ class LiftingCore:
                     np.asarray(person.confidence, np.float32), extras['crop'])
         keypoints, confidence, joint_set = person.keypoints, person.confidence, person.joint_set
         if joint_set not in self.input_joint_sets:
-            keypoints, confidence = person.extras['coco17']
-            joint_set = 'coco17'
+            coco = person.extras['coco17']
+            keypoints, confidence, joint_set = coco['keypoints'], coco['confidence'], 'coco17'
         points, weights, box, normalised, valid = self.keypoint_inputs(
             keypoints, confidence, joint_set)
         if not valid:
