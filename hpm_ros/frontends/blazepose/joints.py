@@ -1,0 +1,38 @@
+"""The 33 BlazePose landmarks, their COCO-17 subset and per-landmark confidence."""
+from __future__ import annotations
+
+import numpy as np
+
+BLAZEPOSE33 = (
+    'nose', 'left_eye_inner', 'left_eye', 'left_eye_outer', 'right_eye_inner', 'right_eye',
+    'right_eye_outer', 'left_ear', 'right_ear', 'mouth_left', 'mouth_right', 'left_shoulder',
+    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_pinky',
+    'right_pinky', 'left_index', 'right_index', 'left_thumb', 'right_thumb', 'left_hip',
+    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle', 'left_heel',
+    'right_heel', 'left_foot_index', 'right_foot_index',
+)
+
+COCO17 = (
+    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
+    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
+    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle',
+)
+
+# COCO-17 joint k is BlazePose landmark COCO17_FROM_BLAZEPOSE[k].
+COCO17_FROM_BLAZEPOSE = np.array([BLAZEPOSE33.index(name) for name in COCO17], dtype=np.int64)
+
+
+def landmark_confidence(visibility: np.ndarray, presence: np.ndarray) -> np.ndarray:
+    """Confidence [33] float32 in [0, 1] of each landmark: visibility x presence.
+
+    ``presence``: the model's probability that the landmark is inside the frame;
+    ``visibility``: that it is also not occluded (the model learns it given presence, so the
+    product is the probability that the joint is seen where it is reported).
+    """
+    return (np.asarray(visibility, np.float32) * np.asarray(presence, np.float32)).clip(0, 1)
+
+
+def to_coco17(keypoints: np.ndarray, confidence: np.ndarray) -> tuple:
+    """Select the COCO-17 joints: BlazePose [33, 2], [33] -> [17, 2], [17]."""
+    return (np.asarray(keypoints)[COCO17_FROM_BLAZEPOSE],
+            np.asarray(confidence)[COCO17_FROM_BLAZEPOSE])
