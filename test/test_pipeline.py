@@ -163,3 +163,38 @@ def test_estimate_on_the_real_video(pipeline):
     output = estimate(pipeline, source, progress=False)
     assert list(output['frames']) == ['0', '1', '2']
     assert output['joints3d'].shape == (3, 17, 3) and np.isfinite(output['joints3d']).all()
+
+
+def test_estimate_skips_a_truncated_jpeg_and_reads_a_single_image(pipeline, tmp_path, capsys):
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    for index in range(3):
+        Image.fromarray(frame(index, (120, 160))).save(folder / f'{index}.jpg', quality=90)
+    data = (folder / '1.jpg').read_bytes()
+    (folder / '1.jpg').write_bytes(data[:len(data) // 2])
+    output = estimate(pipeline, open_input(str(folder)), progress=False)
+    assert list(output['frames']) == ['0.jpg', '2.jpg'] and list(output['skipped']) == ['1.jpg']
+    assert 'skipped' in capsys.readouterr().err
+    single = estimate(pipeline, open_input(str(folder / '2.jpg')), progress=False)
+    assert list(single['frames']) == ['2.jpg'] and single['joints3d'].shape == (1, 17, 3)
+
+
+def test_estimate_reads_a_video_whose_container_stores_no_frame_count(pipeline, tmp_path):
+    import av
+
+    path = tmp_path / 'webcam.mkv'
+    with av.open(str(path), 'w') as container:
+        stream = container.add_stream('mjpeg', rate=15)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, 'yuvj420p'
+        for index in range(5):
+            image = av.VideoFrame.from_ndarray(frame(index, (120, 160)), format='rgb24')
+            for packet in stream.encode(image.reformat(format='yuvj420p')):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    with av.open(str(path)) as container:
+        assert container.streams.video[0].frames == 0, 'MKV stores no frame count'
+    source = open_input(str(path))
+    assert source.names is None and source.fps == pytest.approx(15.0)
+    output = estimate(pipeline, source, progress=False)
+    assert list(output['frames']) == ['0', '1', '2', '3', '4']
