@@ -2,7 +2,11 @@
 
 Usage: python bench/latency.py [--configs lite,paper] [--frames 100] [--threads N]
        [--backends torch,onnxruntime,tensorrt] [--device cpu] [--correction aligned]
-       [--batch 8] [--tune] [--checkpoint CKPT]
+       [--batch 8] [--tune] [--checkpoint CKPT] [--real-frames 100]
+
+First table: the whole real-image pipeline (BlazePose + the keypoints lifter + correction +
+placement) at 640×480 per runtime, next to BlazePose alone (bench/real_pipeline.py; skipped
+with ``--real-frames 0``). Then the paper's image models:
 
 Streams ``--frames`` frames (batch 1, after warm-up) through Ψ_R, one Ψ_T step with the
 carried LSTM state and the self-supervised correction, timing each stage. Prints ms/frame
@@ -23,6 +27,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine_info import machine_description  # noqa: E402
+from real_pipeline import print_table as print_real_pipeline_table  # noqa: E402
 
 from hpm_ros.backends import available_backends, canonical_name, create_backend  # noqa: E402
 from hpm_ros.backends.export import build_tensorrt_engine, export_onnx  # noqa: E402
@@ -178,6 +183,8 @@ def main() -> None:
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--checkpoint', help='use trained weights (its config must be listed)')
     parser.add_argument('--tune', action='store_true', help='ONNX Runtime settings table')
+    parser.add_argument('--real-frames', type=int, default=100,
+                        help='frames of the real-image pipeline table (0: skip it)')
     args = parser.parse_args()
     if args.frames < 1 or args.batch < 1 or args.threads < 0:
         parser.error('--frames and --batch must be positive, --threads >= 0')
@@ -190,6 +197,8 @@ def main() -> None:
     for name in requested:
         if reasons[name]:
             print(f'skipped backend {name}: {reasons[name]}')
+    if args.real_frames:
+        print_real_pipeline_table(args.real_frames, args.threads or 1, args.correction)
     configs = args.configs.split(',')
     rows = []
     with tempfile.TemporaryDirectory(prefix='hpm_latency_') as folder:
