@@ -65,9 +65,11 @@ def _read_payload(path: Path) -> dict:
         raise CheckpointError(f'checkpoint not found: {path}')
     try:
         payload = torch.load(path, map_location='cpu', weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
-            pickle.UnpicklingError) as error:
-        reason = str(error).strip().split('. ')[0]
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError,
+            AttributeError, zipfile.BadZipFile, pickle.UnpicklingError) as error:
+        reason = ('not a torch file' if isinstance(error, (KeyError, IndexError, TypeError,
+                                                            AttributeError))
+                  else str(error).strip().split('. ')[0])
         raise CheckpointError(
             f'checkpoint {path} is truncated or not a hpm_ros checkpoint ({reason})') from error
     if not isinstance(payload, dict):
@@ -86,7 +88,8 @@ def load_checkpoint(path: os.PathLike, expected_config: str = None) -> tuple:
     """Rebuild the machine stored at ``path`` -> (PoseMachine in eval mode, CheckpointInfo).
 
     ``expected_config``: refuse a checkpoint whose config name differs. Every failure (missing,
-    truncated, other version, mismatched shapes, bad config) raises CheckpointError.
+    truncated, not a checkpoint at all, other version, mismatched shapes, bad config, NaN or
+    infinite weights) raises CheckpointError.
     """
     path = Path(path)
     payload = _read_payload(path)
@@ -105,6 +108,11 @@ def load_checkpoint(path: os.PathLike, expected_config: str = None) -> tuple:
         raise CheckpointError(
             f'checkpoint {path} does not match its {config.name!r} config: '
             f'{" ".join(line.strip() for line in first_line[:3])}') from error
+    broken = [name for name, tensor in machine.state_dict().items()
+              if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if broken:
+        raise CheckpointError(f'checkpoint {path} has NaN or infinite weights in {len(broken)} '
+                              f'tensors (first: {broken[0]}); it cannot give poses')
     info = CheckpointInfo(path=path, format_version=payload['format_version'], config=config,
                           joint_set=payload['joint_set'], sha256=checkpoint_sha256(path),
                           metadata=dict(payload.get('metadata') or {}))

@@ -18,7 +18,7 @@ import torch
 
 from hpm_ros.checkpoint import load_checkpoint
 from hpm_ros.crop import CropBox
-from hpm_ros.errors import CheckpointError
+from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.frontends import BLAZEPOSE_RUNTIMES, FRONT_ENDS, create_front_end, validate_image
 from hpm_ros.frontends.psi_r import CROP_POLICIES
 from hpm_ros.lifting import LiftingCore
@@ -80,6 +80,12 @@ class PipelineConfig:
             raise ValueError(f'threads must be >= 0, got {self.threads}')
         if self.state_reset_gap_s <= 0:
             raise ValueError(f'state_reset_gap_s must be positive, got {self.state_reset_gap_s}')
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as error:
+            raise ValueError(f'device must be cpu or cuda[:N], got {self.device!r}') from error
+        if device.type not in ('cpu', 'cuda'):
+            raise ValueError(f'device must be cpu or cuda[:N], got {self.device!r}')
 
     def resolved_model_path(self) -> Path:
         """The lifter's checkpoint: ``model_path``, or the shipped model of the front end."""
@@ -128,6 +134,10 @@ class PosePipeline:
         self.config = config
         if config.threads > 0:
             torch.set_num_threads(config.threads)
+        if torch.device(config.device).type == 'cuda' and not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f'device {config.device!r} requested, but torch {torch.__version__} sees no CUDA '
+                f'GPU (CUDA build: {torch.version.cuda is not None}); use device cpu')
         path = config.resolved_model_path()
         self.machine, self.checkpoint = load_checkpoint(path)
         wanted = MODEL_FRONT_ENDS[config.front_end]

@@ -85,3 +85,16 @@ def test_invalid_config_and_expected_name(saved, tmp_path):
         load_checkpoint(changed)
     with pytest.raises(CheckpointError, match="expected 'lite'"):
         load_checkpoint(path, expected_config='lite')
+
+
+def test_a_text_file_and_nan_weights_are_refused(saved, tmp_path):
+    text = tmp_path / 'notes.pt'
+    text.write_text('a text file, not a model\n')
+    with pytest.raises(CheckpointError, match='not a torch file'):
+        load_checkpoint(text)
+    machine, _ = saved
+    with torch.no_grad():
+        machine.projector.regression.fc1.weight[0, 0] = float('nan')
+    path = save_checkpoint(tmp_path / 'nan.pt', machine)
+    with pytest.raises(CheckpointError, match='NaN or infinite weights'):
+        load_checkpoint(path)

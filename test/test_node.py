@@ -234,11 +234,16 @@ def test_bad_start_stops_with_one_message(tiny_config, tmp_path):
     model = save_checkpoint(tmp_path / 'tiny.pt', build_machine(tiny_config))
     broken = tmp_path / 'broken.pt'
     broken.write_bytes(b'not a checkpoint')
+    text = tmp_path / 'notes.pt'
+    text.write_text('a text file, not a model\n')
     cases = {
         'missing': (['-p', f'model_path:={tmp_path / "none.pt"}'], 'checkpoint not found'),
         'broken': (['-p', f'model_path:={broken}'], 'broken.pt'),
         'range': (['-p', f'model_path:={model}', '-p', 'crop_margin:=9.0'], 'crop_margin'),
         'wrong kind': (['-p', f'model_path:={model}'], "needs a 'keypoints' model"),
+        'text file': (['-p', f'model_path:={text}'], 'not a torch file'),
+        'no gpu': (['-p', 'device:=cuda'], 'sees no CUDA GPU'),
+        'bad device': (['-p', 'device:=bogus'], 'device must be cpu or cuda'),
     }
     processes = {name: NodeProcess('hpm_ros.ros.node', args, 153 + i,
                                    tmp_path / f'{name}.log')

@@ -4,11 +4,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.crop import CropBox, box_from_keypoints, crop_image, letterbox_box
-from hpm_ros.errors import CheckpointError, ImageEncodingError
+from hpm_ros.errors import BackendUnavailableError, CheckpointError, ImageEncodingError
 from hpm_ros.estimate import estimate, open_input
 from hpm_ros.geometry import intrinsics_matrix, project_points
 from hpm_ros.model import build_machine
@@ -198,3 +199,12 @@ def test_estimate_reads_a_video_whose_container_stores_no_frame_count(pipeline, 
     assert source.names is None and source.fps == pytest.approx(15.0)
     output = estimate(pipeline, source, progress=False)
     assert list(output['frames']) == ['0', '1', '2', '3', '4']
+
+
+def test_devices_that_cannot_run_are_one_line_errors(model_path):
+    with pytest.raises(ValueError, match='device must be cpu or cuda'):
+        PipelineConfig(model_path=str(model_path), front_end='psi_r', device='bogus')
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendUnavailableError, match='sees no CUDA GPU'):
+            PosePipeline(PipelineConfig(model_path=str(model_path), front_end='psi_r',
+                                        device='cuda'))
