@@ -67,9 +67,8 @@ def _read_payload(path: Path) -> dict:
         payload = torch.load(path, map_location='cpu', weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError, TypeError,
             AttributeError, zipfile.BadZipFile, pickle.UnpicklingError) as error:
-        reason = ('not a torch file' if isinstance(error, (KeyError, IndexError, TypeError,
-                                                            AttributeError))
-                  else str(error).strip().split('. ')[0])
+        garbage = isinstance(error, (KeyError, IndexError, TypeError, AttributeError))
+        reason = 'not a torch file' if garbage else str(error).strip().split('. ')[0]
         raise CheckpointError(
             f'checkpoint {path} is truncated or not a hpm_ros checkpoint ({reason})') from error
     if not isinstance(payload, dict):
