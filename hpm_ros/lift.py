@@ -8,7 +8,6 @@ the camera frame by least-squares reprojection. ROS-free; see :class:`KeypointLi
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -154,10 +153,15 @@ def read_lift_input(path) -> LiftInput:
     if not path.is_file():
         raise FileNotFoundError(f'lift input {path} not found')
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise LiftInputError(f'{path} is not a readable npz file: {error}') from error
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise LiftInputError(f'{path} is not a readable npz file: {error or "empty file"}') \
+            from error
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise LiftInputError(f'{path} holds a single array (.npy), not an npz archive of named '
+                             'arrays; save keypoints2d, joint_set and image_size with np.savez')
+    with loaded as data:
+        arrays = {key: data[key] for key in data.files}
     missing = [key for key in REQUIRED_KEYS if key not in arrays]
     if missing:
         raise LiftInputError(f'{path} lacks {missing}; an input needs keypoints2d [T, J, 2] px, '
@@ -289,13 +293,14 @@ class KeypointLifter:
         """The arrays `hpm lift` writes (see :func:`lift_file`) for ``data``."""
         keypoints, confidence, valid, pose3d, pose2d, weights = self.correction_inputs(data)
         frames, joints = len(valid), self.machine.config.num_joints
-        result = self.core.correct(pose3d, pose2d, weights)
         corrected = np.full((frames, joints, 3), np.nan, dtype=np.float32)
         raw = np.full_like(corrected, np.nan)
-        corrected[valid] = root_relative(result.pose3d_mm.numpy())
-        raw[valid] = root_relative(self.machine.denormalise_3d(result.uncorrected).numpy())
         applied = np.zeros(frames, dtype=bool)
-        applied[valid] = result.applied.numpy()
+        if valid.any():
+            result = self.core.correct(pose3d, pose2d, weights)
+            corrected[valid] = root_relative(result.pose3d_mm.numpy())
+            raw[valid] = root_relative(self.machine.denormalise_3d(result.uncorrected).numpy())
+            applied[valid] = result.applied.numpy()
         output = {'joints3d': corrected, 'joints3d_raw': raw, 'correction_applied': applied,
                   'valid': valid, 'joint_names': np.array(H36M17.joint_names)}
         if data.intrinsics is not None:
@@ -353,7 +358,11 @@ def run(args) -> int:
     """Run `hpm lift` with parsed arguments."""
     output = lift_file(args.input, args.output, args.model, args.correction)
     valid = output['valid']
-    applied = output['correction_applied'][valid].mean() if valid.any() else math.nan
-    print(f'{len(valid)} frames, {valid.mean() * 100:.0f} % with a pose, correction applied on '
-          f'{applied * 100:.0f} % of those -> {args.output}')
+    if valid.any():
+        applied = output['correction_applied'][valid].mean()
+        print(f'{len(valid)} frames, {valid.mean() * 100:.0f} % with a pose, correction '
+              f'applied on {applied * 100:.0f} % of those -> {args.output}')
+    else:
+        print(f'{len(valid)} frames, none with two or more joints of confidence > 0: no pose '
+              f'(valid all False) -> {args.output}')
     return 0

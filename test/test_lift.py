@@ -188,3 +188,23 @@ def test_shipped_model_reproduces_its_model_card(tmp_path):
                             np.ones((len(camera), 17)), 'coco17')[0]
     residual = np.linalg.norm(pixels - data.keypoints2d, axis=-1)[confident]
     assert np.median(residual) < 0.05 * np.ptp(data.keypoints2d[confident], axis=0).max()
+
+
+def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(tiny_model, sequence,
+                                                                     tmp_path, capsys):
+    data = detector_input(sequence, 'coco17', KeypointNoise(), seed=4)
+    zero = write_input(tmp_path / 'zero.npz', data,
+                       confidence=np.zeros_like(data.confidence, np.float32))
+    assert hpm(['lift', '--input', str(zero), '--output', str(tmp_path / 'o.npz'),
+                '--model', str(tiny_model)]) == 0
+    with np.load(tmp_path / 'o.npz') as output:
+        assert not output['valid'].any() and np.isnan(output['joints3d']).all()
+    assert 'no pose' in capsys.readouterr().out
+    (tmp_path / 'empty.npz').write_bytes(b'')
+    np.save(tmp_path / 'array.npy', data.keypoints2d)
+    for name, message in (('empty.npz', 'not a readable npz file'),
+                          ('array.npy', 'single array')):
+        assert hpm(['lift', '--input', str(tmp_path / name), '--output',
+                    str(tmp_path / 'o.npz')]) == 2
+        error = capsys.readouterr().err
+        assert message in error and 'Traceback' not in error
