@@ -190,8 +190,8 @@ def test_shipped_model_reproduces_its_model_card(tmp_path):
     assert np.median(residual) < 0.05 * np.ptp(data.keypoints2d[confident], axis=0).max()
 
 
-def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(tiny_model, sequence,
-                                                                     tmp_path, capsys):
+def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(
+        tiny_model, sequence, tmp_path, capsys):
     data = detector_input(sequence, 'coco17', KeypointNoise(), seed=4)
     zero = write_input(tmp_path / 'zero.npz', data,
                        confidence=np.zeros_like(data.confidence, np.float32))
