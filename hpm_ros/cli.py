@@ -70,8 +70,15 @@ def _run_evaluate(args) -> int:
 
 
 def _add_export(commands) -> None:
-    parser = commands.add_parser('export', help='export Ψ_R and the Ψ_T step to ONNX / TensorRT')
-    parser.add_argument('--model', help='checkpoint (default: the shipped model)')
+    parser = commands.add_parser(
+        'export', help='export Ψ_T (and Ψ_R of an image model) to ONNX / TensorRT; '
+        '--blazepose: TensorRT engines of BlazePose')
+    parser.add_argument('--model', help='checkpoint (default: the shipped keypoints lifter)')
+    parser.add_argument('--blazepose', action='store_true',
+                        help='also build TensorRT engines of the shipped BlazePose ONNX files '
+                        '(needs --format tensorrt, tensorrt and a GPU)')
+    parser.add_argument('--blazepose-dir', help='folder of the BlazePose files (default: '
+                        'models/blazepose)')
     parser.add_argument('--output', help='folder (default: beside the checkpoint)')
     parser.add_argument('--format', default='onnx', help='onnx, tensorrt or onnx,tensorrt')
     parser.add_argument('--precision', default='fp16', choices=('fp32', 'fp16'))
@@ -86,9 +93,17 @@ def _run_export(args) -> int:
 
     model = Path(args.model) if args.model else default_model_path()
     output = Path(args.output) if args.output else model.parent
-    for path in export_main(model, output, tuple(args.format.split(',')), args.precision,
-                            args.workspace_mb):
+    formats = tuple(args.format.split(','))
+    if args.blazepose and 'tensorrt' not in formats:
+        raise ValueError('--blazepose builds TensorRT engines: add --format tensorrt (the '
+                         'BlazePose ONNX files are shipped in models/blazepose)')
+    for path in export_main(model, output, formats, args.precision, args.workspace_mb):
         print(path)
+    if args.blazepose:
+        from hpm_ros.backends.export import export_blazepose_engines
+        for path in export_blazepose_engines(args.blazepose_dir, args.precision,
+                                             args.workspace_mb):
+            print(path)
     return 0
 
 

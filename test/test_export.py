@@ -13,6 +13,7 @@ from hpm_ros.backends.export import export_main, export_onnx, import_tensorrt
 from hpm_ros.checkpoint import checkpoint_sha256, load_checkpoint, save_checkpoint
 from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.model import ModelConfig, build_machine
+from hpm_ros.model.config import KEYPOINTS
 from conftest import make_tiny_config
 
 
@@ -177,3 +178,27 @@ def test_export_main_validates_arguments(exported, tmp_path):
         with pytest.raises(BackendUnavailableError, match='tensorrt|GPU'):
             export_main(exported[0], tmp_path, formats=['onnx', 'tensorrt'])
         assert not list(tmp_path.iterdir())
+
+
+def test_a_keypoints_model_exports_only_its_transformer_and_runs_on_onnxruntime(tmp_path):
+    torch.manual_seed(2)
+    config = dataclasses.replace(
+        KEYPOINTS, name='tiny_kp', input_size=16, head_hidden=16, transformer_channels=8,
+        transformer_fc=32, lstm_hidden=32, regression_hidden=32, projection_hidden=32)
+    machine = build_machine(config)
+    checkpoint = save_checkpoint(tmp_path / 'tiny_kp.pt', machine)
+    paths = export_main(checkpoint, tmp_path / 'models', formats='onnx')
+    assert paths == [tmp_path / 'models' / 'tiny_kp.transformer.onnx']
+    loaded = load_checkpoint(checkpoint)
+    backend = create_backend('onnxruntime', loaded, tmp_path / 'models')
+    reference = create_backend('torch', loaded)
+    keypoints = torch.rand(2, 17, 2)
+    features = loaded[0].encode(keypoints, torch.ones(2, 17))[0]
+    state = backend.initial_state(2)
+    for _ in range(3):
+        got, state_got = backend.run_transformer_step(features, state)
+        want, state = reference.run_transformer_step(features, state)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(state_got[0], state[0], atol=1e-5, rtol=1e-4)
+    with pytest.raises(TypeError, match='keypoints model'):
+        backend.run_pose2d(torch.rand(1, 3, 16, 16))

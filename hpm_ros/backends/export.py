@@ -125,12 +125,16 @@ def engine_sidecar(engine: Path) -> Path:
 
 def build_tensorrt_engine(onnx_file: os.PathLike, precision: str = 'fp16',
                           workspace_mb: int = 1024, max_batch: int = 8,
-                          opt_batch: int = 1) -> Path:
-    """Build a serialized TensorRT engine from an exported ONNX file, with its sidecar JSON.
+                          opt_batch: int = 1, engine: os.PathLike = None) -> Path:
+    """Build a serialized TensorRT engine from an ONNX file, with its sidecar JSON.
 
-    One optimisation profile covers batch 1..``max_batch`` (tuned for ``opt_batch``). The
-    sidecar records the TensorRT version, the ONNX file's SHA-256 and metadata, precision,
-    batch range and GPU, so the runtime refuses a stale engine. Needs tensorrt and a GPU.
+    For hpm_ros exports one optimisation profile covers batch 1..``max_batch`` (tuned for
+    ``opt_batch``) on the inputs' batch axes; a model with static input shapes (BlazePose)
+    gets none. The sidecar records the TensorRT version, the ONNX file's SHA-256 and
+    metadata, precision, batch range and GPU, so the runtime refuses a stale engine.
+    engine: where to write it (default ``<onnx stem>.<precision>.engine`` beside the ONNX
+    file). Needs tensorrt and a GPU; written against the TensorRT 10 Python API and not run
+    here (no GPU on the development machines).
     """
     if precision not in PRECISIONS:
         raise ValueError(f'precision must be one of {PRECISIONS}, got {precision!r}')
@@ -155,16 +159,18 @@ def build_tensorrt_engine(onnx_file: os.PathLike, precision: str = 'fp16',
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     if precision == 'fp16':
         config.set_flag(trt.BuilderFlag.FP16)
-    profile = builder.create_optimization_profile()
-    for index in range(network.num_inputs):
-        tensor = network.get_input(index)
-        shape, axis = list(tensor.shape), BATCH_AXES[tensor.name]
-        shapes = []
-        for batch in (1, opt_batch, max_batch):
-            shape[axis] = batch
-            shapes.append(tuple(shape))
-        profile.set_shape(tensor.name, *shapes)
-    config.add_optimization_profile(profile)
+    dynamic = [network.get_input(i) for i in range(network.num_inputs)
+               if any(size < 0 for size in network.get_input(i).shape)]
+    if dynamic:
+        profile = builder.create_optimization_profile()
+        for tensor in dynamic:
+            shape, axis = list(tensor.shape), BATCH_AXES[tensor.name]
+            shapes = []
+            for batch in (1, opt_batch, max_batch):
+                shape[axis] = batch
+                shapes.append(tuple(shape))
+            profile.set_shape(tensor.name, *shapes)
+        config.add_optimization_profile(profile)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f'TensorRT failed to build an engine from {onnx_file} (see its log)')
@@ -172,14 +178,14 @@ def build_tensorrt_engine(onnx_file: os.PathLike, precision: str = 'fp16',
     metadata = {prop.key: prop.value
                 for prop in onnx.load(str(onnx_file), load_external_data=False).metadata_props}
     part = onnx_file.stem.rsplit('.', 1)[-1]
-    engine = onnx_file.with_suffix(f'.{precision}.engine')
+    engine = Path(engine) if engine else onnx_file.with_suffix(f'.{precision}.engine')
     _write_atomically(engine, bytes(serialized))
     sidecar = {
         'format_version': EXPORT_FORMAT_VERSION, 'tensorrt_version': trt.__version__,
         'onnx_file': onnx_file.name, 'onnx_sha256': file_sha256(onnx_file),
         'engine_sha256': file_sha256(engine), 'precision': precision, 'part': part,
-        'workspace_mb': workspace_mb, 'min_batch': 1, 'opt_batch': opt_batch,
-        'max_batch': max_batch, 'gpu': torch.cuda.get_device_name(),
+        'workspace_mb': workspace_mb, 'min_batch': 1, 'opt_batch': opt_batch if dynamic else 1,
+        'max_batch': max_batch if dynamic else 1, 'gpu': torch.cuda.get_device_name(),
         'compute_capability': list(torch.cuda.get_device_capability()), 'metadata': metadata,
     }
     _write_atomically(engine_sidecar(engine), json.dumps(sidecar, indent=2).encode())
@@ -216,3 +222,21 @@ def export_main(checkpoint: os.PathLike, out_dir: os.PathLike, formats=('onnx',)
         written += [build_tensorrt_engine(path, precision, workspace_mb, max_batch)
                     for path in onnx_files.values()]
     return written
+
+
+def export_blazepose_engines(model_dir: os.PathLike = None, precision: str = 'fp16',
+                             workspace_mb: int = 1024) -> list:
+    """TensorRT engines of the BlazePose detector and landmark model from their shipped ONNX
+    files: ``<model_dir>/pose_detection.engine`` and ``pose_landmark_full.engine`` (what the
+    front end's 'tensorrt' runtime loads), each with a sidecar JSON. Needs tensorrt and a GPU.
+    """
+    from hpm_ros.frontends.blazepose.runtime import (DETECTOR_STEM, LANDMARK_STEM,
+                                                     default_model_dir, model_file)
+
+    import_tensorrt()
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError('building TensorRT engines needs a CUDA GPU; none found')
+    folder = Path(model_dir) if model_dir else default_model_dir()
+    return [build_tensorrt_engine(model_file(folder, stem, 'onnxruntime'), precision,
+                                  workspace_mb, engine=model_file(folder, stem, 'tensorrt'))
+            for stem in (DETECTOR_STEM, LANDMARK_STEM)]
