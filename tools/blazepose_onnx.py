@@ -41,8 +41,8 @@ For each of ``pose_detection`` and ``pose_landmark_full``:
    ranges MediaPipe feeds the models ([-1, 1] detector, [0, 1] landmarks). Prints the max
    and median absolute difference per output and fails, writing nothing, where a max
    difference exceeds ``RTOL`` times the output's largest magnitude plus ``ATOL``.
-5. Latency: median over ``--runs`` calls of each runtime, one thread, on the real input (the
-   runtimes take turns).
+5. Latency: median and min over ``--runs`` calls of each runtime, one thread, on the real
+   input (the runtimes take turns).
 6. Write ``<name>.onnx`` to ``--output-dir`` and print its size and sha256.
 """
 from __future__ import annotations
@@ -272,8 +272,8 @@ def run_litert(interpreter: Interpreter, image: np.ndarray) -> list:
             for d in interpreter.get_output_details()]
 
 
-def median_ms(calls: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
-    """Return the median wall time in ms of each of ``calls`` ({label: function}).
+def time_ms(calls: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple]:
+    """Return (median, min) wall time in ms of each of ``calls`` ({label: function}).
 
     After 5 warm-up calls each, the calls take turns ``runs`` times, so that both runtimes
     see the same load of a shared machine.
@@ -287,7 +287,8 @@ def median_ms(calls: dict[str, Callable[[], object]], runs: int) -> dict[str, fl
             start = time.perf_counter()
             call()
             times[label].append(time.perf_counter() - start)
-    return {label: 1000.0 * float(np.median(t)) for label, t in times.items()}
+    return {label: (1000.0 * float(np.median(t)), 1000.0 * min(t))
+            for label, t in times.items()}
 
 
 def one_thread_session(model: bytes) -> ort.InferenceSession:
@@ -343,10 +344,10 @@ def process(name: str, tflite_dir: Path, output_dir: Path, frame: np.ndarray,
 
     image = real_input(name, frame)
     in_name = session.get_inputs()[0].name
-    latency = median_ms({'LiteRT': lambda: run_litert(interpreter, image),
-                         'onnxruntime': lambda: session.run(None, {in_name: image})}, runs)
-    print(f'latency, 1 thread, median of {runs}: '
-          + ', '.join(f'{label} {ms:.2f} ms' for label, ms in latency.items()))
+    latency = time_ms({'LiteRT': lambda: run_litert(interpreter, image),
+                       'onnxruntime': lambda: session.run(None, {in_name: image})}, runs)
+    print(f'latency, 1 thread, median (min) of {runs} calls: ' + ', '.join(
+        f'{label} {median:.2f} ms ({least:.2f})' for label, (median, least) in latency.items()))
 
     target = output_dir / f'{name}.onnx'
     target.write_bytes(data)
