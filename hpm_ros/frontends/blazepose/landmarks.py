@@ -29,8 +29,8 @@ OUTPUT_SHAPES = {'landmarks': (1, NUM_LANDMARKS * 5), 'presence': (1, 1),
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
-    """Logistic function, float32."""
-    return (1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float32)))).astype(np.float32)
+    """Logistic function, float32 (computed in float64: no overflow for large logits)."""
+    return (1.0 / (1.0 + np.exp(-np.asarray(values, dtype=np.float64)))).astype(np.float32)
 
 
 @dataclass
