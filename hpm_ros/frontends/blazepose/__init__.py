@@ -14,8 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from hpm_ros.errors import ImageEncodingError
-from hpm_ros.frontends.base import FrontEnd, FrontEndOutput, PersonDetection
+from hpm_ros.frontends.base import FrontEnd, FrontEndOutput, PersonDetection, validate_image
 from hpm_ros.frontends.blazepose.detector import MIN_SCORE, PoseDetector
 from hpm_ros.frontends.blazepose.gating import GateThresholds, rejection
 from hpm_ros.frontends.blazepose.joints import BLAZEPOSE33, landmark_confidence, to_coco17
@@ -31,17 +30,6 @@ __all__ = ['BlazePoseFrontEnd', 'BLAZEPOSE33', 'GateThresholds', 'RUNTIMES']
 NOMINAL_PERIOD_S = 1.0 / 30.0
 
 
-def check_image(image) -> np.ndarray:
-    """``image`` as [H, W, 3] uint8; ImageEncodingError for anything else."""
-    if not isinstance(image, np.ndarray):
-        raise ImageEncodingError(f'image must be a numpy array, got {type(image).__name__}')
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ImageEncodingError(f'image must be [H, W, 3] RGB, got shape {image.shape}')
-    if image.dtype != np.uint8:
-        raise ImageEncodingError(f'image must be uint8 RGB, got {image.dtype}')
-    return np.ascontiguousarray(image)
-
-
 class BlazePoseFrontEnd(FrontEnd):
     """The BlazePose 2D front end (at most one person per frame).
 
@@ -52,8 +40,11 @@ class BlazePoseFrontEnd(FrontEnd):
     landmarks (detector only when the person is lost), else detect on every frame; smooth:
     mediapipe's landmark filters while tracking; redetect_on_loss: when the tracked person is
     lost, run the detector on the same frame (mediapipe waits for the next one).
-    min_detection_score: detector score threshold (0.5, mediapipe's min_detection_confidence);
-    the other thresholds are :class:`GateThresholds`' (their defaults apply when not given).
+    min_detection_score: detector score threshold (0.5, mediapipe's min_detection_confidence).
+    The gate (:class:`GateThresholds`, where the defaults are explained): min_presence 0.5
+    (pose presence, mediapipe's min_tracking_confidence), min_landmark_confidence 0.5 (a
+    landmark counts as seen), min_visible_landmarks 8, min_skeleton_px 100 (longer side of the
+    seen landmarks' box), min_roi_px 24.
     """
 
     name = 'blazepose'
@@ -62,12 +53,17 @@ class BlazePoseFrontEnd(FrontEnd):
     def __init__(self, runtime: str = 'litert', model_dir=None, threads: int = 1,
                  device: str = 'cpu', tracking: bool = True, smooth: bool = True,
                  redetect_on_loss: bool = True, min_detection_score: float = MIN_SCORE,
-                 **thresholds) -> None:
+                 min_presence: float = GateThresholds.min_presence,
+                 min_landmark_confidence: float = GateThresholds.min_landmark_confidence,
+                 min_visible_landmarks: int = GateThresholds.min_visible_landmarks,
+                 min_skeleton_px: float = GateThresholds.min_skeleton_px,
+                 min_roi_px: float = GateThresholds.min_roi_px) -> None:
         if runtime not in RUNTIMES:
             raise ValueError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
         if threads < 1:
             raise ValueError(f'threads must be >= 1, got {threads}')
-        self.gate = GateThresholds(**thresholds)
+        self.gate = GateThresholds(min_presence, min_landmark_confidence, min_visible_landmarks,
+                                   min_skeleton_px, min_roi_px)
         model_dir = Path(model_dir) if model_dir is not None else default_model_dir()
         self.runtime = runtime
         self.tracking = tracking
@@ -127,7 +123,8 @@ class BlazePoseFrontEnd(FrontEnd):
         'confidence' [17]}, 'tracking' (the ROI came from the previous frame).
         """
         start = time.perf_counter()
-        image = check_image(image)
+        validate_image(image)
+        image = np.ascontiguousarray(image)
         stamp = self._clock + NOMINAL_PERIOD_S if stamp is None else float(stamp)
         self._clock = stamp
         timings = {'detect': 0.0, 'landmarks': 0.0}
