@@ -37,6 +37,13 @@ PARAMETERS = (
                   choices=BLAZEPOSE_RUNTIMES),
     ParameterSpec('front_end_dir', '', "folder of BlazePose's model files (.tflite, .onnx, "
                   '.engine); empty = the shipped models/blazepose'),
+    ParameterSpec('person_min_presence', 0.5, "BlazePose: least pose presence of a person",
+                  0.0, 1.0),
+    ParameterSpec('person_min_skeleton_px', 100.0, 'BlazePose: least extent (px) of the seen '
+                  'landmarks; smaller skeletons are false poses (furniture) or too far away',
+                  0.0, 10000.0),
+    ParameterSpec('person_min_visible_landmarks', 8, 'BlazePose: least number of landmarks '
+                  'seen with confidence >= 0.5', 0, 33),
     ParameterSpec('model_path', '', 'lifter checkpoint; empty = the shipped model of the front '
                   'end (models/hpm_keypoints.pt for blazepose, models/hpm_lite.pt for psi_r)'),
     ParameterSpec('backend', 'torch', 'inference backend of Ψ_T (and Ψ_R)',
@@ -104,6 +111,9 @@ def pipeline_config(values: dict) -> PipelineConfig:
     return PipelineConfig(
         model_path=values['model_path'], front_end=values['front_end'],
         front_end_runtime=values['front_end_runtime'], front_end_dir=values['front_end_dir'],
+        front_end_options={'min_presence': values['person_min_presence'],
+                           'min_skeleton_px': values['person_min_skeleton_px'],
+                           'min_visible_landmarks': values['person_min_visible_landmarks']},
         backend=values['backend'],
         export_dir=values['export_dir'], device=values['device'], threads=values['threads'],
         allow_backend_fallback=values['allow_backend_fallback'],
