@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,40 +66,21 @@ class DemoRecord:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def demo_environment(domain_id: int) -> dict:
-    """This process's environment with DDS discovery kept on localhost and its own domain."""
-    env = dict(os.environ)
-    env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
-    env['ROS_DOMAIN_ID'] = str(domain_id)
-    return env
+def start_node(model_path: Path, correction: str, domain_id: int, log_path: Path):
+    """``hpm_pose_node`` as its own process (:class:`hpm_ros.ros.processes.NodeProcess`),
+    reading the demo topics (reliable images)."""
+    from hpm_ros.ros.processes import NodeProcess
 
-
-def start_node(model_path: Path, correction: str, env: dict, log_path: Path) -> subprocess.Popen:
-    """``hpm_pose_node`` as its own process, reading the demo topics (reliable images)."""
-    command = [sys.executable, '-m', 'hpm_ros.ros.node', '--ros-args',
-               '-p', f'correction_preset:={correction}', '-p', 'threads:=1',
-               '-p', f'qos_overrides.{IMAGE_TOPIC}.subscription.reliability:=reliable',
-               '-r', f'image:={IMAGE_TOPIC}', '-r', f'camera_info:={CAMERA_INFO_TOPIC}']
+    arguments = ['-p', f'correction_preset:={correction}', '-p', 'threads:=1',
+                 '-p', f'qos_overrides.{IMAGE_TOPIC}.subscription.reliability:=reliable',
+                 '-r', f'image:={IMAGE_TOPIC}', '-r', f'camera_info:={CAMERA_INFO_TOPIC}']
     if model_path is not None:
-        command[4:4] = ['-p', f'model_path:={model_path}']
-    log = open(log_path, 'w')
-    return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def stop_node(process: subprocess.Popen, timeout_s: float = 15.0) -> int:
-    """SIGINT first (Fast DDS cleans its shared memory), SIGKILL only if it hangs."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+        arguments += ['-p', f'model_path:={model_path}']
+    return NodeProcess('hpm_ros.ros.node', arguments, domain_id, log_path)
 
 
 def _camera_stream(clip: DemoClip, rate_hz: float, record: DemoRecord, node_log: Path,
-                   process: subprocess.Popen, startup_timeout_s: float) -> None:
+                   process, startup_timeout_s: float) -> None:
     """Publish every frame at ``rate_hz`` and collect the node's poses (runs rclpy)."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
@@ -138,9 +116,9 @@ def _camera_stream(clip: DemoClip, rate_hz: float, record: DemoRecord, node_log:
         deadline = time.monotonic() + startup_timeout_s
         while (image_publisher.get_subscription_count() == 0
                or node.count_publishers(POSE_TOPIC) == 0):
-            if process.poll() is not None:
-                raise RuntimeError(f'the node exited with code {process.returncode}; its log: '
-                                   f'{node_log}\n{node_log.read_text()[-2000:]}')
+            if not process.alive():
+                raise RuntimeError(f'the node exited with code {process.process.returncode}; '
+                                   f'its log: {node_log}\n{process.output()[-2000:]}')
             if time.monotonic() > deadline:
                 raise RuntimeError(f'the node did not come up within {startup_timeout_s:.0f} s; '
                                    f'its log: {node_log}')
@@ -227,21 +205,19 @@ def run_demo(output: Path, max_frames: int = None, model_path: Path = None,
     """Run the whole demo; returns the summary (also written to ``output``)."""
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    env = demo_environment(domain_id)
-    os.environ.update({key: env[key]
-                       for key in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_DOMAIN_ID')})
+    os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=str(domain_id))
     clip = load_clip(clip_path, max_frames)
     height, width = clip.frames.shape[1:3]
     print(f'{len(clip.frames)} real frames ({width}x{height}, {clip.rate_hz:g} fps) of '
           f'{clip_path or "samples/room_walk.mp4"} ...', flush=True)
     node_log = output / 'node.log'
     print(f'starting hpm_pose_node (log: {node_log}) ...', flush=True)
-    process = start_node(model_path, correction, env, node_log)
+    process = start_node(model_path, correction, domain_id, node_log)
     record = DemoRecord()
     try:
         _camera_stream(clip, clip.rate_hz, record, node_log, process, startup_timeout_s)
     finally:
-        exit_code = stop_node(process)
+        exit_code = process.stop()
     summary = summarise(record, clip, clip.rate_hz)
     summary.update({'model': str(model_path or 'default'), 'correction': correction,
                     'node_exit_code': exit_code, 'domain_id': domain_id})
