@@ -151,6 +151,8 @@ COMMANDS.update({
     'play': _lazy('hpm_ros.ros.play'),
     'lift': _lazy('hpm_ros.lift'),
     'estimate': _lazy('hpm_ros.estimate'),
+    'camera': _lazy('hpm_ros.ros.camera'),
+    'fastdds-profile': _lazy('hpm_ros.ros.transport'),
 })
 
 
