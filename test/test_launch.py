@@ -26,12 +26,14 @@ def test_launch_arguments_have_descriptions_and_references_exist():
     tree = ast.parse(LAUNCH.read_text())
     arguments = _calls(tree, 'DeclareLaunchArgument')
     names = {call.args[0].value for call in arguments}
-    assert names == {'image', 'camera_info', 'params_file', 'namespace', 'log_level', 'rviz'}
+    assert names == {'image', 'camera_info', 'image_transport', 'params_file', 'fastdds_profile',
+                     'namespace', 'log_level', 'rviz'}
     assert all(isinstance(_keywords(c).get('description'), ast.Constant) for c in arguments)
     joined = [c for c in ast.walk(tree) if isinstance(c, ast.Call)
               and getattr(c.func, 'attr', None) == 'join']
     referenced = {'/'.join(a.value for a in call.args[1:]) for call in joined}
-    assert referenced == {'config/pose.yaml', 'config/hpm.rviz'}
+    assert referenced == {'config/pose.yaml', 'config/hpm.rviz',
+                          'config/fastdds_large_images.xml'}
     assert all((ROOT / path).is_file() for path in referenced)
 
 
@@ -40,6 +42,12 @@ def test_launch_node_matches_the_console_script():
     nodes = [_keywords(c) for c in _calls(tree, 'Node')]
     pose = next(n for n in nodes if n['package'].value == 'hpm_ros')
     assert pose['executable'].value == 'hpm_pose_node' and pose['name'].value == 'hpm_pose'
+    # The launch file sets the Fast DDS profile for everything it starts; the node's console
+    # script must then leave its environment alone.
+    arguments = [a.value for a in pose['arguments'].elts if isinstance(a, ast.Constant)]
+    assert arguments[:2] == ['--fastdds-profile', 'none']
+    setter, = _calls(tree, 'SetEnvironmentVariable')
+    assert 'condition' in _keywords(setter)
     setup = (ROOT / 'setup.py').read_text()
     assert "'hpm_pose_node = hpm_ros.ros.node:main'" in setup
     assert "glob('launch/*.py')" in setup
@@ -88,7 +96,7 @@ def test_generate_launch_description_on_a_ros_install():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
-    assert len(description.entities) == 8
+    assert len(description.entities) == 11
 
 
 def test_resources_resolve_to_the_repository_without_ament(monkeypatch):

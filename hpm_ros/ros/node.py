@@ -1,7 +1,9 @@
 """The ``hpm_pose`` node: camera images in, 3D skeleton markers and poses out.
 
-Subscribes ``image`` (sensor_msgs/Image, sensor-data QoS; history, depth and reliability can
-be overridden with the ``qos_overrides./<resolved image topic>.subscription.*`` parameters),
+Subscribes ``image`` (sensor_msgs/Image), or with ``image_transport: compressed``
+``image/compressed`` (sensor_msgs/CompressedImage, JPEG / PNG), reliable when every publisher
+on it is, else best effort (:mod:`hpm_ros.ros.image_input`; the
+``qos_overrides./<resolved image topic>.subscription.*`` parameters override it),
 ``camera_info`` (sensor_msgs/CameraInfo) and optional ``roi`` (sensor_msgs/RegionOfInterest,
 the person's box in the image; used while it is at most ``ROI_MAX_AGE_S`` old).
 Publishes, reliable with depth 10: ``~/pose3d`` (geometry_msgs/PoseArray, one pose per joint in
@@ -9,7 +11,9 @@ the order of the read-only ``joint_names`` parameter (H36M-17), positions in met
 image's frame_id (camera optical frame), stamped with the image's stamp), ``~/markers``
 (visualization_msgs/MarkerArray), optional ``~/debug_image`` (the 2D skeleton drawn on the
 frame) and ``/diagnostics`` (rates, frame counts, per-stage latency, correction and error
-counts, backend, model).
+counts, backend, model, and the input's rate, frames lost in transport and QoS: WARN while no
+image arrives, when the input stops for ``input_timeout_s`` or collapses,
+:mod:`hpm_ros.rate_monitor`).
 
 When the person is lost (mean joint confidence below ``lost_confidence``) the node publishes
 an empty PoseArray with the image's header and a MarkerArray holding one DELETEALL marker, so
@@ -27,7 +31,6 @@ SIGTERM shut it down cleanly (worker joined, exit code 0).
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import threading
 import time
@@ -43,7 +46,6 @@ from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
@@ -51,12 +53,14 @@ from visualization_msgs.msg import MarkerArray
 
 from hpm_ros.errors import CalibrationError, HpmError, ImageEncodingError
 from hpm_ros.pipeline import STAGES, PosePipeline
+from hpm_ros.rate_monitor import InputRateMonitor
 from hpm_ros.ros.conversions import (camera_info_to_intrinsics, delete_markers,
-                                     diagnostics_message, image_msg_to_rgb, pose_to_markers,
-                                     pose_to_pose_array, rgb_to_image_msg, roi_to_box,
-                                     stamp_to_seconds)
+                                     diagnostics_message, pose_to_markers, pose_to_pose_array,
+                                     rgb_to_image_msg, roi_to_box, stamp_to_seconds)
+from hpm_ros.ros.image_input import ImageInput
 from hpm_ros.ros.parameters import (PARAMETERS, SPECS, check_value, correction_overrides,
                                     pipeline_config)
+from hpm_ros.ros.transport import add_profile_argument, apply_profile, describe
 
 NODE_NAME = 'hpm_pose'
 WINDOW = 100
@@ -114,9 +118,8 @@ class PoseNode(Node):
         self.timings = {stage: deque(maxlen=WINDOW) for stage in STAGES + ('node_overhead',)}
         self.window_start = (time.monotonic(), 0, 0)
 
-        self.create_subscription(
-            Image, 'image', self._on_image, copy.copy(qos_profile_sensor_data),
-            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        self.input_monitor = InputRateMonitor(self.values['input_timeout_s'])
+        self.image_input = ImageInput(self, self.values['image_transport'], self._on_image)
         self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
                                  qos_profile_sensor_data)
         self.create_subscription(RegionOfInterest, 'roi', self._on_roi, qos_profile_sensor_data)
@@ -162,7 +165,9 @@ class PoseNode(Node):
                                f'{correction_overrides(changed) or ""}'.rstrip())
         return SetParametersResult(successful=True)
 
-    def _on_image(self, message: Image) -> None:
+    def _on_image(self, message) -> None:
+        stamp = stamp_to_seconds(message.header.stamp)
+        self.input_monitor.add(stamp, time.monotonic(), time.time() - stamp)
         with self.frame_lock:
             self.counts['frames_received'] += 1
             if self.latest is not None:
@@ -171,6 +176,8 @@ class PoseNode(Node):
         self.frame_ready.set()
 
     def _on_camera_info(self, message: CameraInfo) -> None:
+        self.input_monitor.add_reference(stamp_to_seconds(message.header.stamp),
+                                         time.monotonic())
         try:
             self.intrinsics = camera_info_to_intrinsics(message)
         except CalibrationError as error:
@@ -207,7 +214,7 @@ class PoseNode(Node):
                     raise
                 return  # SIGINT / SIGTERM shut the context down while this frame was processed
 
-    def _process(self, message: Image) -> None:
+    def _process(self, message) -> None:
         began = time.perf_counter()
         stamp = stamp_to_seconds(message.header.stamp)
         if self.last_stamp is not None and stamp < self.last_stamp:
@@ -221,7 +228,7 @@ class PoseNode(Node):
                                       f'{stamp:.3f} s')
         self.past_frames_in_a_row = 0
         try:
-            image = image_msg_to_rgb(message)
+            image = self.image_input.decode(message)
         except ImageEncodingError as error:
             self._count_error('image', f'image skipped: {error}')
             return
@@ -281,9 +288,13 @@ class PoseNode(Node):
                   'correction_preset': self.values['correction_preset'], **counts}
         for stage, samples in timings.items():
             values[f'latency_ms_{stage}'] = float(np.mean(samples)) if samples else 0.0
+        report = self.input_monitor.report(now)
+        values.update(report.values)
+        values.update(self.image_input.status())
         new_errors = errors - errors_then
-        level = 'WARN' if new_errors else 'OK'
-        text = f'{rate:.1f} Hz' + (f', {new_errors} input errors' if new_errors else '')
+        level = 'WARN' if new_errors or report.level != 'OK' else 'OK'
+        text = (f'{report.message}, processing {rate:.1f} Hz'
+                + (f', {new_errors} input errors' if new_errors else ''))
         self.diagnostics_publisher.publish(diagnostics_message(
             f'{self.get_name()}: pose pipeline', self.get_fully_qualified_name(), level, text,
             values, self.get_clock().now().nanoseconds * 1e-9))
@@ -303,8 +314,16 @@ def main(args: list = None) -> int:
     argv = sys.argv if args is None else list(args)
     parser = argparse.ArgumentParser(
         prog='hpm_pose_node', description='3D human pose node; configure it with --ros-args '
-        '(--params-file config/pose.yaml, -p name:=value, -r image:=/camera/image_raw).')
-    parser.parse_args(remove_ros_args(argv)[1:])
+        '(--params-file config/pose.yaml, -p name:=value, -r image:=/camera/image_raw).',
+        epilog='Large images between processes: the camera driver needs the Fast DDS profile '
+        'too; start it from a shell with: eval "$(hpm fastdds-profile)" (README, "Large '
+        'images over DDS").')
+    add_profile_argument(parser)
+    options = parser.parse_args(remove_ros_args(argv)[1:])
+    try:
+        profile = apply_profile(options.fastdds_profile)
+    except FileNotFoundError as error:
+        parser.error(str(error))
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.ALL)
     try:
         node = PoseNode()
@@ -312,6 +331,7 @@ def main(args: list = None) -> int:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
         rclpy.try_shutdown()
         return 1
+    node.get_logger().info(describe(profile))
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -80,6 +80,11 @@ PARAMETERS = (
                   0.0, 60.0),
     ParameterSpec('publish_debug_image', False, 'publish ~/debug_image with the 2D skeleton'),
     ParameterSpec('diagnostics_period_s', 1.0, 'period of /diagnostics', 0.1, 60.0),
+    ParameterSpec('image_transport', 'raw', 'raw: subscribe image (sensor_msgs/Image); '
+                  'compressed: image/compressed (sensor_msgs/CompressedImage, JPEG or PNG)',
+                  choices=('raw', 'compressed')),
+    ParameterSpec('input_timeout_s', 0.5, 'diagnostics WARN when no image arrived for this '
+                  'long (at least 3 camera periods)', 0.05, 60.0),
     ParameterSpec('joint_names', list(H36M17.joint_names), 'order of the joints in ~/pose3d',
                   read_only=True),
 )
