@@ -4,17 +4,20 @@ Writes an output bag (the input topics copied unchanged, plus ``<prefix>/pose3d`
 ``<prefix>/markers`` and ``/diagnostics`` as the node publishes them) and a report folder
 (:mod:`hpm_ros.bags.report`). Deterministic: one pipeline, reset once, frames in bag order.
 
-Input problems: a missing image topic, a topic of the wrong message type, a truncated or
-corrupt bag file raise :class:`BagError` (and no partial output is left behind); an
-undecodable message, an unsupported image encoding or an image stamped before the previous
-one (skipped, as the node skips stale frames) is counted as a warning in the report.
+The image topic holds sensor_msgs/Image or sensor_msgs/CompressedImage (JPEG / PNG, as
+``image_transport`` records it); when the bag lacks ``--image-topic`` but has
+``<image topic>/compressed``, that one is read. Input problems: a missing image topic, a topic
+of the wrong message type, a truncated or corrupt bag file raise :class:`BagError` (and no
+partial output is left behind); an undecodable message, an unsupported image encoding or an
+image stamped before the previous one (skipped, as the node skips stale frames) is counted as
+a warning in the report.
 """
 from __future__ import annotations
 
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +46,21 @@ def _check_topics(topics_in_bag: dict, topics: EvalTopics, path) -> None:
         listed = ', '.join(f'{t} ({m})' for t, m in sorted(topics_in_bag.items())) or 'none'
         raise BagError(f'bag {path} has no image topic {topics.image!r}; its topics: {listed} '
                        '(choose one with --image-topic)')
-    for topic, expected in ((topics.image, io.IMAGE_TYPE),
-                            (topics.camera_info, io.CAMERA_INFO_TYPE),
-                            (topics.truth, io.POSE_ARRAY_TYPE)):
+    for topic, expected in ((topics.image, io.IMAGE_TYPES),
+                            (topics.camera_info, (io.CAMERA_INFO_TYPE,)),
+                            (topics.truth, (io.POSE_ARRAY_TYPE,))):
         found = topics_in_bag.get(topic)
-        if found is not None and found != expected:
-            raise BagError(f'topic {topic!r} of bag {path} carries {found}, expected {expected}')
+        if found is not None and found not in expected:
+            raise BagError(f'topic {topic!r} of bag {path} carries {found}, expected '
+                           f'{" or ".join(expected)}')
+
+
+def with_compressed_fallback(topics_in_bag: dict, topics: EvalTopics) -> EvalTopics:
+    """Return ``topics`` reading ``<image>/compressed`` when the bag has only that one."""
+    compressed = topics.image.rstrip('/') + '/compressed'
+    if topics.image not in topics_in_bag and compressed in topics_in_bag:
+        return replace(topics, image=compressed)
+    return topics
 
 
 def _side_data(reader: io.BagReader, topics: EvalTopics, warnings: Counter) -> tuple:
@@ -153,6 +165,7 @@ def evaluate_bag(pipeline, bag_path, output_bag, topics: EvalTopics = EvalTopics
     output topics (e.g. a bag recorded by `hpm play`) are not copied, and counted."""
     warnings = Counter()
     with io.BagReader(bag_path) as reader:
+        topics = with_compressed_fallback(reader.topics, topics)
         _check_topics(reader.topics, topics, bag_path)
         storage = storage or ('mcap' if any(Path(bag_path).glob('*.mcap'))
                               or str(bag_path).endswith('.mcap') else 'sqlite3')
@@ -201,7 +214,7 @@ def _run(pipeline, reader, writer, topics, infos, truth, total, chosen, warnings
         last = stamp
         try:
             message = io.deserialize(data, connection.msgtype)
-            image = io.image_to_rgb(message)
+            image = io.message_to_rgb(message, connection.msgtype)
         except ValueError as error:
             kind = ('unsupported_images' if isinstance(error, ImageEncodingError)
                     else 'undecodable_messages')

@@ -20,6 +20,8 @@ from hpm_ros.skeleton import H36M17, bone_side
 STORAGES = ('sqlite3', 'mcap')
 COMPRESSIONS = ('none', 'message', 'file')
 IMAGE_TYPE = 'sensor_msgs/msg/Image'
+COMPRESSED_IMAGE_TYPE = 'sensor_msgs/msg/CompressedImage'
+IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_IMAGE_TYPE)
 CAMERA_INFO_TYPE = 'sensor_msgs/msg/CameraInfo'
 POSE_ARRAY_TYPE = 'geometry_msgs/msg/PoseArray'
 MARKER_ARRAY_TYPE = 'visualization_msgs/msg/MarkerArray'
@@ -86,6 +88,25 @@ def image_to_rgb(msg) -> np.ndarray:
                                  f'match its {data.size} data bytes')
     rows = data.reshape(height, step)[:, :width * channels].reshape(height, width, channels)
     return np.ascontiguousarray(rows[..., list(order)])
+
+
+def compressed_image_message(rgb: np.ndarray, stamp: int, frame_id: str, codec: str = 'jpeg',
+                             quality: int = 90):
+    """Return a sensor_msgs/CompressedImage of ``rgb`` [H, W, 3] uint8 (image_transport format)."""
+    from hpm_ros.image_codec import encode_compressed
+
+    data, text = encode_compressed(rgb, codec, quality)
+    return typestore().types[COMPRESSED_IMAGE_TYPE](
+        header=header(stamp, frame_id), format=text, data=np.frombuffer(data, np.uint8))
+
+
+def message_to_rgb(msg, msgtype: str) -> np.ndarray:
+    """Return [H, W, 3] uint8 RGB of an Image or CompressedImage (ImageEncodingError if bad)."""
+    if msgtype == COMPRESSED_IMAGE_TYPE:
+        from hpm_ros.image_codec import compressed_msg_to_rgb
+
+        return compressed_msg_to_rgb(msg)
+    return image_to_rgb(msg)
 
 
 def camera_info_message(intrinsics: np.ndarray, width: int, height: int, stamp: int,

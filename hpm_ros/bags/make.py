@@ -3,8 +3,10 @@
 Sources: a synthetic sequence (procedural motion rendered by ``data.synthetic``), a
 Human3.6M-format sequence (VideoPose3D npz + cameras.h5 + extracted frames), a video file or a
 folder of images. Per frame, all at the frame's stamp ``start + i / fps``: ``CameraInfo``
-(K = 0, i.e. uncalibrated, when the intrinsics are unknown), ``Image`` (rgb8) and, with ground
-truth, a ``PoseArray`` of the H36M-17 joints in metres, camera optical frame.
+(K = 0, i.e. uncalibrated, when the intrinsics are unknown), ``Image`` (rgb8) or, with
+``compressed``, a ``CompressedImage`` (JPEG / PNG, image_transport's format) on
+``<image topic>/compressed`` instead, and, with ground truth, a ``PoseArray`` of the H36M-17
+joints in metres, camera optical frame.
 """
 from __future__ import annotations
 
@@ -117,8 +119,12 @@ def fit_width(image: np.ndarray, intrinsics, max_width: int) -> tuple:
 def write_bag(path, source: BagSource, storage: str = 'sqlite3', compression: str = 'none',
               topics: BagTopics = BagTopics(), frame_id: str = 'camera_optical_frame',
               start_ns: int = DEFAULT_START_NS, max_width: int = 448, max_frames: int = None,
-              progress: bool = True) -> dict:
-    """Write ``source`` as a bag at ``path``; returns {'frames', 'size', 'counts', 'path'}."""
+              progress: bool = True, compressed: str = None, quality: int = 90) -> dict:
+    """Write ``source`` as a bag at ``path``; returns {'frames', 'size', 'counts', 'path'}.
+
+    compressed: None (raw Image) or a codec of :mod:`hpm_ros.image_codec` ('jpeg', 'png');
+    quality: JPEG quality 1..100.
+    """
     if not source.fps > 0:
         raise ValueError(f'fps must be positive, got {source.fps}')
     writer = io.BagWriter(path, storage, compression)
@@ -133,7 +139,12 @@ def write_bag(path, source: BagSource, storage: str = 'sqlite3', compression: st
             stamp = start_ns + round(index * 1e9 / source.fps)
             writer.write(topics.camera_info, stamp, io.camera_info_message(
                 np.zeros((3, 3)) if K is None else K, size[0], size[1], stamp, frame_id))
-            writer.write(topics.image, stamp, io.image_message(image, stamp, frame_id))
+            if compressed:
+                writer.write(topics.image.rstrip('/') + '/compressed', stamp,
+                             io.compressed_image_message(image, stamp, frame_id, compressed,
+                                                         quality))
+            else:
+                writer.write(topics.image, stamp, io.image_message(image, stamp, frame_id))
             if source.truth_mm is not None:
                 if index >= len(source.truth_mm):
                     raise BagError(f'ground truth has {len(source.truth_mm)} frames, the images '
@@ -191,6 +202,10 @@ def add_parser(commands) -> None:
     parser.add_argument('--camera-info-topic', default=BagTopics.camera_info)
     parser.add_argument('--truth-topic', default=BagTopics.truth)
     parser.add_argument('--frame-id', default='camera_optical_frame')
+    parser.add_argument('--compressed', nargs='?', const='jpeg', choices=('jpeg', 'png'),
+                        help='write CompressedImage on IMAGE_TOPIC/compressed instead of raw '
+                        'images (codec; default jpeg)')
+    parser.add_argument('--jpeg-quality', type=int, default=90, help='1..100')
 
 
 def _h36m_from_args(args) -> BagSource:
@@ -224,7 +239,8 @@ def run(args) -> int:
             source.intrinsics = intrinsics_matrix(*args.intrinsics)
     summary = write_bag(args.output, source, args.storage, args.compression,
                         BagTopics(args.image_topic, args.camera_info_topic, args.truth_topic),
-                        args.frame_id, max_width=args.max_width, max_frames=max_frames)
+                        args.frame_id, max_width=args.max_width, max_frames=max_frames,
+                        compressed=args.compressed, quality=args.jpeg_quality)
     counts = ', '.join(f'{topic} {n}' for topic, n in summary['counts'].items())
     print(f'{source.description}: {summary["frames"]} frames {summary["size"][0]}x'
           f'{summary["size"][1]} -> {summary["path"]} ({args.storage}, compression '

@@ -1,8 +1,10 @@
 """`hpm play`: replay a bag's image and camera_info topics over DDS, optionally recording.
 
 The recorded CDR bytes are published as they are (rclpy ``publish(bytes)``), stamped by the
-bag's receive times scaled by ``1 / rate``. Images go out with sensor-data QoS (what the node
-subscribes with), camera info with reliable QoS. With ``--record`` the given topics are
+bag's receive times scaled by ``1 / rate``. Images (sensor_msgs/Image, or CompressedImage when
+the bag holds only ``<image topic>/compressed``) go out with sensor-data QoS, camera info with
+reliable QoS; the process takes the shipped Fast DDS profile for large images unless told
+otherwise (``--fastdds-profile``). With ``--record`` the given topics are
 subscribed raw and written to a new rosbag2 (rosbags), stamped with the receive time.
 """
 from __future__ import annotations
@@ -12,6 +14,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from hpm_ros.ros.transport import add_profile_argument, apply_profile
 
 DEFAULT_RECORD_TOPICS = {'/hpm_pose/pose3d': 'geometry_msgs/msg/PoseArray',
                          '/hpm_pose/markers': 'visualization_msgs/msg/MarkerArray',
@@ -83,9 +87,14 @@ def play(bag, image_topic: str = '/camera/image_raw',
 
     if not rate > 0:
         raise ValueError(f'rate must be positive, got {rate}')
-    remap = remap or {}
+    remap = dict(remap or {})
     with BagReader(bag) as reader:
         topics = reader.topics
+        compressed = image_topic.rstrip('/') + '/compressed'
+        if image_topic not in topics and compressed in topics:
+            remap.setdefault(compressed, remap.pop(image_topic, image_topic).rstrip('/')
+                             + '/compressed')
+            image_topic = compressed
         if image_topic not in topics:
             raise BagError(f'bag {bag} has no image topic {image_topic!r}; its topics: '
                            f'{", ".join(sorted(topics)) or "none"}')
@@ -97,6 +106,7 @@ def play(bag, image_topic: str = '/camera/image_raw',
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         recorder, sent, interrupted = None, {topic: 0 for topic in wanted}, False
+        spinner = threading.Thread(target=executor.spin, daemon=True)
         try:
             publishers = {topic: node.create_publisher(
                 _import_message(topics[topic]), remap.get(topic, topic),
@@ -104,7 +114,7 @@ def play(bag, image_topic: str = '/camera/image_raw',
             if record:
                 recorder = _Recorder(node, record, record_topics or DEFAULT_RECORD_TOPICS,
                                      storage)
-            threading.Thread(target=executor.spin, daemon=True).start()
+            spinner.start()
             try:
                 _wait_for_subscribers(list(publishers.values()), wait_s)
                 _publish(reader.messages(set(wanted)), publishers, sent, rate, recorder,
@@ -114,6 +124,8 @@ def play(bag, image_topic: str = '/camera/image_raw',
                 interrupted = True
         finally:
             executor.shutdown()
+            if spinner.is_alive():
+                spinner.join()  # a thread still in rcl at exit aborts the process
             if recorder is not None:
                 recorder.close()
             node.destroy_node()
@@ -172,6 +184,7 @@ def add_parser(commands) -> None:
     parser.add_argument('--linger', type=float, default=2.0,
                         help='seconds to keep recording after the last image')
     parser.add_argument('--no-progress', action='store_true')
+    add_profile_argument(parser)
 
 
 def run(args) -> int:
@@ -192,6 +205,7 @@ def run(args) -> int:
     if args.record and Path(args.record).exists():
         raise ValueError(f'{args.record} exists already; choose a new --record path')
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    apply_profile(args.fastdds_profile)
     summary = play(args.bag, args.image_topic, args.camera_info_topic, args.rate, remap,
                    args.record, record_topics, args.storage, args.wait, args.linger,
                    not args.no_progress)
