@@ -82,8 +82,8 @@ def test_mono_sixteen_bit_and_alpha_pngs():
     np.testing.assert_array_equal(decoded[..., 1], grey)
     deep = np.array([[0, 257, 65535, 32896]], dtype=np.uint16)
     ok, data = cv2.imencode('.png', deep)
-    np.testing.assert_array_equal(decode_compressed(data, 'mono16; png compressed mono16')[0, :, 0],
-                                  [0, 1, 255, 128])
+    decoded = decode_compressed(data, 'mono16; png compressed mono16')
+    np.testing.assert_array_equal(decoded[0, :, 0], [0, 1, 255, 128])
     bgra = np.zeros((2, 2, 4), np.uint8)
     bgra[..., 0], bgra[..., 3] = 200, 10  # blue, nearly transparent
     ok, data = cv2.imencode('.png', bgra)
