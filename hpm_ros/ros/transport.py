@@ -1,7 +1,7 @@
 """The shipped Fast DDS profile for large images, and how a process takes it.
 
 ``config/fastdds_large_images.xml`` replaces Fast DDS's default transports by UDPv4 and
-shared memory with a 64 MiB segment (the default segment, 512 KiB, holds less than one
+shared memory with a 16 MiB segment (the default segment, 512 KiB, holds less than one
 640x480 rgb8 frame, and best-effort frames larger than that are lost between processes; see
 ``bench/transport.py`` and the README's delivery table). The segment is the sender's: the
 camera driver needs the profile as much as the node does.
