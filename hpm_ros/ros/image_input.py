@@ -100,13 +100,13 @@ class ImageInput:
         self.timer = node.create_timer(CHECK_PERIOD_S, self._match_publishers)
 
     def decode(self, message) -> np.ndarray:
-        """``[H, W, 3] uint8`` RGB of an Image or CompressedImage message."""
+        """Return ``[H, W, 3] uint8`` RGB of an Image or CompressedImage message."""
         if isinstance(message, CompressedImage):
             return compressed_msg_to_rgb(message)
         return image_msg_to_rgb(message)
 
     def status(self) -> dict:
-        """Diagnostics values: topic, transport, reliability in use, why, publisher count."""
+        """Return the diagnostics values: topic, transport, reliability and why, publishers."""
         return {'image_topic': self.topic, 'image_transport': self.transport,
                 'image_reliability': _NAMES.get(self.reliability, 'none'),
                 'image_reliability_reason': self.reason,
