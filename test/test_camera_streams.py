@@ -67,7 +67,8 @@ def start_node(tmp_path, config, domain_id, *extra) -> tuple:
     """The node process and a client collecting /diagnostics and the node's poses."""
     model = save_checkpoint(tmp_path / 'tiny.pt', build_machine(config))
     node = NodeProcess('hpm_ros.ros.node', [
-        '-p', f'model_path:={model}', '-p', 'lost_confidence:=0.0', '-p', 'threads:=1',
+        '-p', f'model_path:={model}', '-p', 'front_end:=psi_r', '-p', 'lost_confidence:=0.0',
+        '-p', 'threads:=1',
         '-p', 'diagnostics_period_s:=0.5', *extra,
         '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
         domain_id, tmp_path / 'node.log')

@@ -21,8 +21,8 @@ def model(tiny_config, tmp_path):
 
 
 def make_pipeline(model) -> PosePipeline:
-    return PosePipeline(PipelineConfig(model_path=str(model), lost_confidence=0.0,
-                                       joint_confidence=0.0, threads=1))
+    return PosePipeline(PipelineConfig(model_path=str(model), front_end='psi_r',
+                                       lost_confidence=0.0, joint_confidence=0.0, threads=1))
 
 
 def source():
@@ -63,7 +63,7 @@ def test_hpm_make_bag_compressed_jpeg_and_hpm_bag_eval(model, tmp_path, capsys):
         b'\xff\xd8'
     capsys.readouterr()
     assert hpm_main(['bag-eval', '--bag', str(bag), '--output', str(tmp_path / 'report'),
-                     '--model', str(model), '--no-progress']) == 0
+                     '--model', str(model), '--front-end', 'psi_r', '--no-progress']) == 0
     out = capsys.readouterr().out
     assert 'frames' in out.lower()
     with io.BagReader(tmp_path / 'report' / 'bag') as reader:
