@@ -14,7 +14,8 @@ not losses; stamps that go back (a bag replayed from the start) are not counted.
 
 Levels: WARN while no image has arrived yet, when the stream has been silent for more than
 ``max(timeout_s, STOP_PERIODS * period)`` (the camera stopped or every frame is lost), when
-the received rate is below ``COLLAPSE_RATIO`` of the publisher's rate, or when more than
+the received rate over the last ``max(RATE_WINDOW_S, RATE_WINDOW_PERIODS * period)`` is below
+``COLLAPSE_RATIO`` of the publisher's rate, or when more than
 ``LOSS_WARN`` of the window's frames were lost in transport; OK otherwise.
 """
 from __future__ import annotations
@@ -31,6 +32,8 @@ PAUSE_PERIODS = 10
 PAUSE_MIN_S = 1.0
 STOP_PERIODS = 3
 COLLAPSE_RATIO = 0.5
+RATE_WINDOW_S = 1.0
+RATE_WINDOW_PERIODS = 5
 LOSS_WARN = 0.1
 MIN_STEPS = 4
 STEP_PERCENTILE = 10
@@ -132,6 +135,7 @@ class InputRateMonitor:
             period = self._period()
             silent = None if self.last_arrival is None else now - self.last_arrival
             info_silent = now - self.references[-1][0] if self.references else None
+            recent_rate = self._recent_rate(now, period)
             values = {
                 'input_rate_hz': count / elapsed if elapsed > 0 else 0.0,
                 'publisher_rate_hz': 1.0 / period if period else 0.0,
@@ -141,11 +145,20 @@ class InputRateMonitor:
                 'input_age_ms': float(np.median(ages)) * 1000.0 if ages else 0.0,
                 'input_pauses': self.pauses,
             }
-        return InputReport(*self._judge(values, period, elapsed, count, lost, info_silent),
+        return InputReport(*self._judge(values, period, recent_rate, count, lost, info_silent),
                            values)
 
-    def _judge(self, values: dict, period: Optional[float], elapsed: float, count: int,
-               lost: int, info_silent: Optional[float]) -> tuple:
+    def _recent_rate(self, now: float, period: Optional[float]) -> Optional[float]:
+        """Return the image rate (Hz) over the last rate window; None while it is not full."""
+        if period is None or not self.images:
+            return None
+        window = max(RATE_WINDOW_S, RATE_WINDOW_PERIODS * period)
+        if now - self.images[0][0] < window:
+            return None
+        return sum(1 for arrival, _ in self.images if arrival > now - window) / window
+
+    def _judge(self, values: dict, period: Optional[float], recent_rate: Optional[float],
+               count: int, lost: int, info_silent: Optional[float]) -> tuple:
         rate = values['input_rate_hz']
         silent = values['input_silence_s']
         stop_after = max(self.timeout_s, STOP_PERIODS * period if period else 0.0)
@@ -158,8 +171,8 @@ class InputRateMonitor:
                                      ' (input 0 Hz): camera stopped?')
         expected = values['publisher_rate_hz']
         problems = []
-        if expected and elapsed >= 2 * period and rate < COLLAPSE_RATIO * expected:
-            problems.append(f'input rate collapsed to {rate:.1f} Hz of {expected:.1f} Hz')
+        if expected and recent_rate is not None and recent_rate < COLLAPSE_RATIO * expected:
+            problems.append(f'input rate collapsed to {recent_rate:.1f} Hz of {expected:.1f} Hz')
         if count + lost and lost / (count + lost) > LOSS_WARN:
             problems.append(f'{values["transport_loss_pct"]:.0f} % of frames lost in transport')
         if problems:

@@ -124,3 +124,21 @@ def test_a_rate_collapse_without_stamp_gaps_warns():
 def test_timeout_must_be_positive():
     with pytest.raises(ValueError, match='timeout_s'):
         InputRateMonitor(timeout_s=0.0)
+
+
+def test_short_report_periods_do_not_raise_false_collapses():
+    """10 Hz delivered in bursts of three frames, reported every 0.25 s: some report windows
+    hold no frame at all, yet the stream is complete."""
+    monitor = InputRateMonitor()
+    monitor.report(0.0)
+    capture = np.arange(99) / 10.0
+    arrivals = capture.reshape(-1, 3).max(axis=1).repeat(3) + 0.01
+    levels, index = [], 0
+    for now in np.arange(0.25, 10.0, 0.25):
+        while index < capture.size and arrivals[index] <= now:
+            monitor.add(capture[index], arrivals[index])
+            index += 1
+        levels.append(monitor.report(now))
+    assert all(report.level == 'OK' for report in levels[8:]), [
+        report.message for report in levels if report.level != 'OK']
+    assert min(r.values['input_rate_hz'] for r in levels[8:]) == 0.0
