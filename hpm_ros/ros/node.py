@@ -15,17 +15,19 @@ counts, backend, model, and the input's rate, frames lost in transport and QoS: 
 image arrives, when the input stops for ``input_timeout_s`` or collapses,
 :mod:`hpm_ros.rate_monitor`).
 
-When the person is lost (mean joint confidence below ``lost_confidence``) the node publishes
-an empty PoseArray with the image's header and a MarkerArray holding one DELETEALL marker, so
-consumers can tell "nobody" from "no message".
+When nobody is found (the front end's person gate, Ψ_R's ``lost_confidence``) the node
+publishes an empty PoseArray with the image's header and a MarkerArray holding one DELETEALL
+marker, so consumers can tell "nobody" from "no message".
 
 Latest-frame policy: the image callback only keeps the newest message; a worker thread runs the
 pipeline, and a frame replaced before it was processed is counted as dropped; there is never a
-backlog. Bad input (an unsupported, empty or truncated image, NaN intrinsics, a frame stamped
-before the last one processed) is logged (throttled), counted in /diagnostics and skipped;
-after ``CLOCK_RESET_FRAMES`` past frames in a row the node takes it for a clock reset (a bag
-replayed from the start) and goes on from the new time. A missing or broken model or an
-invalid parameter stops the node at start with one message and exit code 1. SIGINT and
+backlog. Bad input (an unsupported, empty or truncated image, NaN intrinsics, a CameraInfo of
+another image size, a frame stamped before the last one processed or more than
+``FUTURE_TOLERANCE_S`` ahead of the node's clock) is logged (throttled per kind), counted in
+/diagnostics and skipped; after ``CLOCK_RESET_FRAMES`` such frames in a row the node takes it
+for a clock reset (a bag replayed from the start) or a camera clock running ahead, and goes
+on with it. A missing, broken or wrong kind of model, an unusable device or an invalid
+parameter stops the node at start with one message and exit code 1. SIGINT and
 SIGTERM shut it down cleanly (worker joined, exit code 0).
 """
 from __future__ import annotations
@@ -66,8 +68,9 @@ NODE_NAME = 'hpm_pose'
 WINDOW = 100
 THROTTLE_S = 5.0
 CLOCK_RESET_FRAMES = 10
+FUTURE_TOLERANCE_S = 60.0
 ROI_MAX_AGE_S = 1.0
-ERROR_KINDS = ('image', 'camera_info', 'stale_frame', 'pipeline')
+ERROR_KINDS = ('image', 'camera_info', 'stale_frame', 'future_stamp', 'pipeline')
 COUNTS = ('frames_received', 'frames_processed', 'frames_dropped', 'person_lost',
           'state_resets', 'correction_applied', 'correction_discarded',
           *(f'errors_{kind}' for kind in ERROR_KINDS))
@@ -109,11 +112,14 @@ class PoseNode(Node):
         self.latest = None
         self.frame_ready = threading.Event()
         self.stopping = threading.Event()
-        self.intrinsics = None
+        self.camera_info = None
         self.roi = (None, 0.0)
         self.stats_lock = threading.Lock()
         self.last_stamp = None
         self.past_frames_in_a_row = 0
+        self.future_frames_in_a_row = 0
+        self.pending_jump = None
+        self.last_logged = {}
         self.counts = Counter({key: 0 for key in COUNTS})
         self.timings = {stage: deque(maxlen=WINDOW) for stage in STAGES + ('node_overhead',)}
         self.window_start = (time.monotonic(), 0, 0)
@@ -179,10 +185,25 @@ class PoseNode(Node):
         self.input_monitor.add_reference(stamp_to_seconds(message.header.stamp),
                                          time.monotonic())
         try:
-            self.intrinsics = camera_info_to_intrinsics(message)
+            self.camera_info = (camera_info_to_intrinsics(message), message.width,
+                                message.height)
         except CalibrationError as error:
-            self.intrinsics = None
+            self.camera_info = None
             self._count_error('camera_info', f'camera_info ignored: {error}')
+
+    def _intrinsics_for(self, width: int, height: int):
+        """The camera matrix of the last CameraInfo when it describes ``width`` x ``height``
+        images (or says no size), else None with the mismatch counted and logged."""
+        if self.camera_info is None:
+            return None
+        matrix, info_width, info_height = self.camera_info
+        if (info_width, info_height) in ((0, 0), (width, height)):
+            return matrix
+        self._count_error('camera_info', f'camera_info is for {info_width}x{info_height} '
+                          f'images but the images are {width}x{height}: calibration ignored, '
+                          'poses placed at the nominal depth (publish the CameraInfo of the '
+                          'image topic itself, e.g. image_proc resize scales both)')
+        return None
 
     def _on_roi(self, message: RegionOfInterest) -> None:
         self.roi = (message, time.monotonic())
@@ -194,9 +215,18 @@ class PoseNode(Node):
         return roi_to_box(message, width, height)
 
     def _count_error(self, kind: str, text: str) -> None:
+        """Count an input error of ``kind`` and log it, throttled per kind (one kind's steady
+        stream never hides another's), with how many were left out since the last line."""
+        now = time.monotonic()
         with self.stats_lock:
             self.counts[f'errors_{kind}'] += 1
-        self.get_logger().warning(text, throttle_duration_sec=THROTTLE_S)
+            last, left_out = self.last_logged.get(kind, (None, 0))
+            if last is not None and now - last < THROTTLE_S:
+                self.last_logged[kind] = (last, left_out + 1)
+                return
+            self.last_logged[kind] = (now, 0)
+        more = f' ({left_out} more of this kind in the last {THROTTLE_S:g} s)' if left_out else ''
+        self.get_logger().warning(text + more)
 
     def _work(self) -> None:
         while not self.stopping.is_set():
@@ -214,9 +244,38 @@ class PoseNode(Node):
                     raise
                 return  # SIGINT / SIGTERM shut the context down while this frame was processed
 
+    def _future_stamp(self, stamp: float) -> bool:
+        """True (skip the frame) for a stamp far in the future: more than FUTURE_TOLERANCE_S
+        ahead of this node's clock, or of the last frame processed unless the next frame
+        confirms the new time (a bag seek, a camera restarted after minutes). After
+        CLOCK_RESET_FRAMES frames in a row ahead of the node's clock, the camera's clock runs
+        ahead of this one and the node goes on with it."""
+        now = self.get_clock().now().nanoseconds * 1e-9
+        ahead_of_clock = stamp - now > FUTURE_TOLERANCE_S
+        self.future_frames_in_a_row = self.future_frames_in_a_row + 1 if ahead_of_clock else 0
+        if ahead_of_clock and self.future_frames_in_a_row < CLOCK_RESET_FRAMES:
+            self._count_error('future_stamp', f'frame stamped {stamp:.3f} s is {stamp - now:.0f} '
+                              's ahead of this node\'s clock: skipped')
+            return True
+        if ahead_of_clock and self.future_frames_in_a_row == CLOCK_RESET_FRAMES:
+            self.get_logger().warning(f'{CLOCK_RESET_FRAMES} frames in a row stamped '
+                                      f'{stamp - now:.0f} s ahead of this node\'s clock: going '
+                                      'on with the camera\'s clock (are the clocks synchronised?)')
+        jump = self.last_stamp is not None and stamp - self.last_stamp > FUTURE_TOLERANCE_S
+        confirmed = self.pending_jump is not None and stamp >= self.pending_jump
+        self.pending_jump = stamp if jump and not confirmed else None
+        if jump and not confirmed:
+            self._count_error('future_stamp', f'frame stamped {stamp:.3f} s is '
+                              f'{stamp - self.last_stamp:.0f} s after the last one processed: '
+                              'skipped unless the next frame confirms the new time')
+            return True
+        return False
+
     def _process(self, message) -> None:
         began = time.perf_counter()
         stamp = stamp_to_seconds(message.header.stamp)
+        if self._future_stamp(stamp):
+            return
         if self.last_stamp is not None and stamp < self.last_stamp:
             self.past_frames_in_a_row += 1
             if self.past_frames_in_a_row < CLOCK_RESET_FRAMES:
@@ -238,14 +297,14 @@ class PoseNode(Node):
         try:
             with self.pipeline_lock:
                 result = self.pipeline.process(image, stamp, message.header.frame_id,
-                                               self.intrinsics, roi)
+                                               self._intrinsics_for(width, height), roi)
         except (HpmError, ValueError, RuntimeError) as error:
             self._count_error('pipeline', f'frame skipped: {type(error).__name__}: {error}')
             return
         processed = time.perf_counter()
         self.last_stamp = stamp
         header = message.header
-        finite = bool(np.isfinite(result.joints3d_camera).all())
+        finite = not result.valid or bool(np.isfinite(result.joints3d_camera).all())
         if not finite:
             self._count_error('pipeline', f'non-finite pose at {stamp:.3f} s: published as lost')
         if result.valid and finite:
