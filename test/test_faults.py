@@ -12,7 +12,7 @@ SUBSET = ('start_errors', 'offline_tools', 'camera_info_mismatch', 'error_kinds_
           'future_stamp')
 
 
-@pytest.mark.parametrize('index, case', enumerate(SUBSET))
+@pytest.mark.parametrize('index, case', list(enumerate(SUBSET)))
 def test_campaign_case(index, case):
     rows = run_cases((case,), domain_id=70 + 10 * index)
     failed = [row for row in rows if not row[3]]

@@ -178,7 +178,7 @@ def test_images_in_poses_out_bad_input_counted_live_parameters(tiny_config, tmp_
         assert wait_for(lambda: diagnostics_values(diagnostics).get('correction_preset')
                         == 'off', 3.0)
         fixed, = set_parameters(client, {'crop_margin': 1.5})
-        assert not fixed.successful and 'fixed after start' in fixed.reason
+        assert not fixed.successful and 'fixed while the node is configured' in fixed.reason
         unknown_preset, = set_parameters(client, {'correction_preset': 'bogus'})
         assert not unknown_preset.successful and 'correction_preset' in unknown_preset.reason
         images.publish(image_message(12.1))

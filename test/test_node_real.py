@@ -70,7 +70,7 @@ def test_demo_runs_the_real_clip_through_the_node(tmp_path):
 
     summary = run_demo(tmp_path / 'demo', max_frames=30, domain_id=142)
     assert summary['frames_published'] == 30 and summary['node_exit_code'] == 0
-    assert summary['poses_received'] >= 27, summary
+    assert summary['poses_received'] >= 20, summary
     assert summary['labelled_person_frames'] == 8 and summary['person_recall_pct'] >= 50.0
     assert summary['labelled_empty_frames'] == 18
     for name in ('demo.gif', 'summary.md', 'results.json', 'poses.npz'):

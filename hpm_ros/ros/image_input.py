@@ -99,6 +99,13 @@ class ImageInput:
         self._match_publishers()
         self.timer = node.create_timer(CHECK_PERIOD_S, self._match_publishers)
 
+    def close(self) -> None:
+        """Stop matching publishers and drop the subscription."""
+        self.node.destroy_timer(self.timer)
+        if self.subscription is not None:
+            self.node.destroy_subscription(self.subscription)
+            self.subscription = None
+
     def decode(self, message) -> np.ndarray:
         """Return ``[H, W, 3] uint8`` RGB of an Image or CompressedImage message."""
         if isinstance(message, CompressedImage):

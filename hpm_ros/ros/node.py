@@ -46,7 +46,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
@@ -90,31 +90,67 @@ def _descriptor(spec) -> ParameterDescriptor:
     return descriptor
 
 
-class PoseNode(Node):
-    """The node; see the module docstring for topics and behaviour."""
+class PoseNode(LifecycleNode):
+    """The node, a managed (lifecycle) node; see the module docstring for topics and behaviour.
+
+    Transitions: ``configure`` checks the parameters, loads and checks the models and creates
+    the publishers (an error is one log line and leaves the node unconfigured); ``activate``
+    subscribes the camera topics and starts the worker; ``deactivate`` stops them and keeps
+    the models; ``cleanup`` and ``shutdown`` release everything.
+    """
 
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
         settings = [spec for spec in PARAMETERS if not spec.read_only]
         for spec in settings:
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-        self.values = {spec.name: self.get_parameter(spec.name).value for spec in settings}
-        for name in self.values:
-            reason = check_value(name, self.values[name])
-            if reason:
-                raise ValueError(reason)
-        self.pipeline = PosePipeline(pipeline_config(self.values))
-        self.declare_parameter('joint_names', list(self.pipeline.joint_names),
-                               _descriptor(SPECS['joint_names']), ignore_override=True)
+        self.values = {}
+        self.pipeline = None
         self.pipeline_lock = threading.Lock()
-
         self.frame_lock = threading.Lock()
-        self.latest = None
+        self.stats_lock = threading.Lock()
         self.frame_ready = threading.Event()
         self.stopping = threading.Event()
+        self.worker = None
+        self.inputs = []
+        self.outputs = []
+        self.image_input = None
+        self.configure_error = ''
+        self.quiet_configure = False
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    def configure_now(self) -> None:
+        """What ``configure`` does; HpmError / ValueError name what is wrong."""
+        settings = [spec for spec in PARAMETERS if not spec.read_only]
+        values = {spec.name: self.get_parameter(spec.name).value for spec in settings}
+        for name in values:
+            reason = check_value(name, values[name])
+            if reason:
+                raise ValueError(reason)
+        pipeline = PosePipeline(pipeline_config(values))
+        self.values, self.pipeline = values, pipeline
+        if not self.has_parameter('joint_names'):
+            self.declare_parameter('joint_names', list(pipeline.joint_names),
+                                   _descriptor(SPECS['joint_names']), ignore_override=True)
+        self._reset_stream()
+        self.pose_publisher = self.create_lifecycle_publisher(PoseArray, '~/pose3d', 10)
+        self.marker_publisher = self.create_lifecycle_publisher(MarkerArray, '~/markers', 10)
+        self.debug_publisher = (self.create_lifecycle_publisher(Image, '~/debug_image', 10)
+                                if values['publish_debug_image'] else None)
+        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.diagnostics_timer = self.create_timer(values['diagnostics_period_s'],
+                                                   self._publish_diagnostics)
+        checkpoint = pipeline.checkpoint
+        self.get_logger().info(
+            f'configured: front end {values["front_end"]}, lifter {checkpoint.path} '
+            f'({checkpoint.config.name}), backend {pipeline.backend.name}, correction '
+            f'{values["correction_preset"]}')
+
+    def _reset_stream(self) -> None:
+        """Fresh per-stream state: counters, timings, the newest frame, stamps, calibration."""
+        self.latest = None
         self.camera_info = None
         self.roi = (None, 0.0)
-        self.stats_lock = threading.Lock()
         self.last_stamp = None
         self.past_frames_in_a_row = 0
         self.future_frames_in_a_row = 0
@@ -123,28 +159,75 @@ class PoseNode(Node):
         self.counts = Counter({key: 0 for key in COUNTS})
         self.timings = {stage: deque(maxlen=WINDOW) for stage in STAGES + ('node_overhead',)}
         self.window_start = (time.monotonic(), 0, 0)
-
         self.input_monitor = InputRateMonitor(self.values['input_timeout_s'])
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and check the models; one error line and FAILURE when they cannot run."""
+        try:
+            self.configure_now()
+        except (HpmError, ValueError, ParameterException) as error:
+            self.configure_error = str(error)
+            if not self.quiet_configure:
+                self.get_logger().error(f'configure failed: {error}')
+            return TransitionCallbackReturn.FAILURE
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe the camera topics and start the worker."""
         self.image_input = ImageInput(self, self.values['image_transport'], self._on_image)
-        self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
-                                 qos_profile_sensor_data)
-        self.create_subscription(RegionOfInterest, 'roi', self._on_roi, qos_profile_sensor_data)
-        self.pose_publisher = self.create_publisher(PoseArray, '~/pose3d', 10)
-        self.marker_publisher = self.create_publisher(MarkerArray, '~/markers', 10)
-        self.debug_publisher = (self.create_publisher(Image, '~/debug_image', 10)
-                                if self.values['publish_debug_image'] else None)
-        self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.create_timer(self.values['diagnostics_period_s'], self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        checkpoint = self.pipeline.checkpoint
-        self.get_logger().info(
-            f'ready: front end {self.values["front_end"]}, lifter {checkpoint.path} '
-            f'({checkpoint.config.name}), backend {self.pipeline.backend.name}, correction '
-            f'{self.values["correction_preset"]}')
+        self.inputs = [
+            self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info,
+                                     qos_profile_sensor_data),
+            self.create_subscription(RegionOfInterest, 'roi', self._on_roi,
+                                     qos_profile_sensor_data)]
+        self.stopping.clear()
         self.worker = threading.Thread(target=self._work, name='hpm_pose_worker')
         self.worker.start()
+        self.get_logger().info('active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the subscriptions and the worker; the models stay loaded."""
+        self._stop_inputs()
+        self.get_logger().info('inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the models and the publishers."""
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything, from whichever state."""
+        self._stop_inputs()
+        self._release()
+        return super().on_shutdown(state)
+
+    def _stop_inputs(self) -> None:
+        if self.image_input is not None:
+            self.image_input.close()
+            self.image_input = None
+        for subscription in self.inputs:
+            self.destroy_subscription(subscription)
+        self.inputs = []
+        self.stop()
+
+    def _release(self) -> None:
+        if self.pipeline is None:
+            return
+        self.destroy_timer(self.diagnostics_timer)
+        for publisher in (self.pose_publisher, self.marker_publisher, self.debug_publisher):
+            if publisher is not None:
+                self.destroy_lifecycle_publisher(publisher)
+        self.destroy_publisher(self.diagnostics_publisher)
+        with self.pipeline_lock:
+            self.pipeline.front_end.close()
+            self.pipeline = None
+        self.get_logger().info('cleaned up: models released')
 
     def _on_set_parameters(self, parameters) -> SetParametersResult:
+        if self.pipeline is None:
+            return SetParametersResult(successful=True)
         changed = dict(self.values)
         for parameter in parameters:
             spec = SPECS.get(parameter.name)
@@ -152,8 +235,8 @@ class PoseNode(Node):
                 continue
             if not spec.dynamic:
                 return SetParametersResult(
-                    successful=False, reason=f'{parameter.name} is fixed after start; restart '
-                    'the node to change it')
+                    successful=False, reason=f'{parameter.name} is fixed while the node is '
+                    'configured; change it after cleanup (or restart the node)')
             reason = check_value(parameter.name, parameter.value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
@@ -162,8 +245,9 @@ class PoseNode(Node):
             return SetParametersResult(successful=True)
         try:
             with self.pipeline_lock:
-                self.pipeline.set_correction(changed['correction_preset'],
-                                             **correction_overrides(changed))
+                if self.pipeline is not None:
+                    self.pipeline.set_correction(changed['correction_preset'],
+                                                 **correction_overrides(changed))
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.values = changed
@@ -349,7 +433,10 @@ class PoseNode(Node):
             values[f'latency_ms_{stage}'] = float(np.mean(samples)) if samples else 0.0
         report = self.input_monitor.report(now)
         values.update(report.values)
-        values.update(self.image_input.status())
+        if self.image_input is not None:
+            values.update(self.image_input.status())
+        else:
+            values['image_topic'] = 'not subscribed (node inactive)'
         new_errors = errors - errors_then
         level = 'WARN' if new_errors or report.level != 'OK' else 'OK'
         text = (f'{report.message}, processing {rate:.1f} Hz'
@@ -362,7 +449,9 @@ class PoseNode(Node):
         """Stop and join the worker thread (it finishes the frame it is processing)."""
         self.stopping.set()
         self.frame_ready.set()
-        self.worker.join()
+        if self.worker is not None:
+            self.worker.join()
+            self.worker = None
 
 
 def main(args: list = None) -> int:
@@ -378,6 +467,9 @@ def main(args: list = None) -> int:
         'too; start it from a shell with: eval "$(hpm fastdds-profile)" (README, "Large '
         'images over DDS").')
     add_profile_argument(parser)
+    parser.add_argument('--no-autostart', action='store_true',
+                        help='stay unconfigured: configure and activate through the lifecycle '
+                        'services (~/change_state), e.g. from a launch file or a supervisor')
     options = parser.parse_args(remove_ros_args(argv)[1:])
     try:
         profile = apply_profile(options.fastdds_profile)
@@ -386,11 +478,18 @@ def main(args: list = None) -> int:
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.ALL)
     try:
         node = PoseNode()
+        node.quiet_configure = not options.no_autostart
+        if not options.no_autostart and \
+                node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            raise ValueError(node.configure_error)
     except (HpmError, ValueError, ParameterException) as error:
         rclpy.logging.get_logger(NODE_NAME).fatal(f'cannot start: {error}')
         rclpy.try_shutdown()
         return 1
+    node.quiet_configure = False
     node.get_logger().info(describe(profile))
+    if not options.no_autostart:
+        node.trigger_activate()
     try:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):

@@ -23,13 +23,15 @@ def ros_environment(domain_id: int) -> dict:
 
 
 class NodeProcess:
-    """``python -m MODULE --ros-args ARGS`` in its own process; stopped with a signal."""
+    """``python -m MODULE [PROGRAM_ARGS] --ros-args ARGS`` in its own process; stopped with a
+    signal."""
 
-    def __init__(self, module: str, ros_args: list, domain_id: int, log_path) -> None:
+    def __init__(self, module: str, ros_args: list, domain_id: int, log_path,
+                 program_args: tuple = ()) -> None:
         self.log_path = log_path
         self.log = open(log_path, 'w')
         self.process = subprocess.Popen(
-            [sys.executable, '-m', module, '--ros-args', *ros_args],
+            [sys.executable, '-m', module, *program_args, '--ros-args', *ros_args],
             env=ros_environment(domain_id), stdout=self.log, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
