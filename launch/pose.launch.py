@@ -44,6 +44,9 @@ def generate_launch_description():
                               description='namespace of the node (one node per camera)'),
         DeclareLaunchArgument('log_level', default_value='info',
                               description='log level: debug, info, warn, error or fatal'),
+        DeclareLaunchArgument('autostart', default_value='true',
+                              description='true: configure and activate the (lifecycle) node '
+                              'at start; false: leave it unconfigured for a lifecycle manager'),
         DeclareLaunchArgument('rviz', default_value='false',
                               description='true to start RViz with config/hpm.rviz'),
     ]
@@ -57,8 +60,8 @@ def generate_launch_description():
                     {'image_transport': LaunchConfiguration('image_transport')}],
         remappings=[('image', LaunchConfiguration('image')),
                     ('camera_info', LaunchConfiguration('camera_info'))],
-        arguments=['--fastdds-profile', 'none', '--ros-args', '--log-level',
-                   LaunchConfiguration('log_level')],
+        arguments=['--fastdds-profile', 'none', '--autostart', LaunchConfiguration('autostart'),
+                   '--ros-args', '--log-level', LaunchConfiguration('log_level')],
         output='screen')
     rviz = Node(
         package='rviz2', executable='rviz2', name='rviz2',

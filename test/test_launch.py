@@ -27,7 +27,7 @@ def test_launch_arguments_have_descriptions_and_references_exist():
     arguments = _calls(tree, 'DeclareLaunchArgument')
     names = {call.args[0].value for call in arguments}
     assert names == {'image', 'camera_info', 'image_transport', 'params_file', 'fastdds_profile',
-                     'namespace', 'log_level', 'rviz'}
+                     'namespace', 'log_level', 'autostart', 'rviz'}
     assert all(isinstance(_keywords(c).get('description'), ast.Constant) for c in arguments)
     joined = [c for c in ast.walk(tree) if isinstance(c, ast.Call)
               and getattr(c.func, 'attr', None) == 'join']
@@ -45,7 +45,7 @@ def test_launch_node_matches_the_console_script():
     # The launch file sets the Fast DDS profile for everything it starts; the node's console
     # script must then leave its environment alone.
     arguments = [a.value for a in pose['arguments'].elts if isinstance(a, ast.Constant)]
-    assert arguments[:2] == ['--fastdds-profile', 'none']
+    assert arguments[:3] == ['--fastdds-profile', 'none', '--autostart']
     setter, = _calls(tree, 'SetEnvironmentVariable')
     assert 'condition' in _keywords(setter)
     setup = (ROOT / 'setup.py').read_text()
@@ -96,7 +96,7 @@ def test_generate_launch_description_on_a_ros_install():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
-    assert len(description.entities) == 11
+    assert len(description.entities) == 12
 
 
 def test_resources_resolve_to_the_repository_without_ament(monkeypatch):

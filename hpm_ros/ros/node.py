@@ -467,10 +467,13 @@ def main(args: list = None) -> int:
         'too; start it from a shell with: eval "$(hpm fastdds-profile)" (README, "Large '
         'images over DDS").')
     add_profile_argument(parser)
-    parser.add_argument('--no-autostart', action='store_true',
-                        help='stay unconfigured: configure and activate through the lifecycle '
-                        'services (~/change_state), e.g. from a launch file or a supervisor')
+    parser.add_argument('--autostart', choices=('true', 'false'), default='true',
+                        help='configure and activate at start (default true); false: stay '
+                        'unconfigured for the lifecycle services (~/change_state)')
+    parser.add_argument('--no-autostart', dest='autostart', action='store_const',
+                        const='false', help='the same as --autostart false')
     options = parser.parse_args(remove_ros_args(argv)[1:])
+    autostart = options.autostart == 'true'
     try:
         profile = apply_profile(options.fastdds_profile)
     except FileNotFoundError as error:
@@ -478,8 +481,8 @@ def main(args: list = None) -> int:
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.ALL)
     try:
         node = PoseNode()
-        node.quiet_configure = not options.no_autostart
-        if not options.no_autostart and \
+        node.quiet_configure = autostart
+        if autostart and \
                 node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
             raise ValueError(node.configure_error)
     except (HpmError, ValueError, ParameterException) as error:
@@ -488,7 +491,7 @@ def main(args: list = None) -> int:
         return 1
     node.quiet_configure = False
     node.get_logger().info(describe(profile))
-    if not options.no_autostart:
+    if autostart:
         node.trigger_activate()
     try:
         rclpy.spin(node)
