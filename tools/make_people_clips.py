@@ -11,8 +11,9 @@ their frame by the difference to that stretch's empty background, moved sideways
 onto another frame. Layers are pasted in order, the later ones in front.
 
 Outputs (``--output``, default ``test/data/people``): ``<name>.mp4`` (H.264, CRF 23, 10 fps)
-per clip of :data:`CLIPS` and ``people.json``: for each clip and frame the source frame and
-shift of each layer, so a test can name which people are in view.
+per clip of :data:`CLIPS` and ``people.json``: for each clip and frame, each layer's source
+frame, shift and the box (x0, y0, x1, y1) px of its pasted pixels in the clip's frame (null
+when none are inside), so tests and benchmarks know who is where.
 
 Run: ``.venv/bin/python tools/make_people_clips.py [--video PATH] [--output DIR]``.
 """
@@ -78,16 +79,33 @@ def person_mask(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
     return cv2.dilate(keep.astype(np.uint8), kernel).astype(bool)
 
 
-def composite(base: np.ndarray, layers: list) -> np.ndarray:
-    """``base`` with each (frame, mask, dx) pasted onto it, moved dx px to the right."""
+def composite(base: np.ndarray, layers: list) -> tuple:
+    """``base`` with each (frame, mask, dx) pasted onto it, moved dx px to the right, and
+    the box (x0, y0, x1, y1) px of each layer's pasted pixels (None when none are inside)."""
     out = base.copy()
     width = base.shape[1]
+    boxes = []
     for frame, mask, dx in layers:
         ys, xs = np.nonzero(mask)
         moved = xs + dx
         inside = (moved >= 0) & (moved < width)
         out[ys[inside], moved[inside]] = frame[ys[inside], xs[inside]]
-    return out
+        boxes.append([int(moved[inside].min()), int(ys[inside].min()), int(moved[inside].max()),
+                      int(ys[inside].max())] if inside.any() else None)
+    return out, boxes
+
+
+def crop_box(box: list, crop: tuple, scale: float, width: int) -> list:
+    """A layer box in the cropped and scaled frame (None when it leaves the crop)."""
+    if box is None:
+        return None
+    x0, y0, x1, y1 = box
+    if crop is not None:
+        x0, x1 = max(x0 - crop[0], 0), min(x1 - crop[0], crop[1] - 1)
+        if x1 < x0:
+            return None
+    return [round(x0 * scale, 1), round(y0 * scale, 1), round(min(x1 * scale, width - 1), 1),
+            round(y1 * scale, 1)]
 
 
 def write_clip(path: Path, frames: list, fps: int = 10) -> None:
@@ -131,14 +149,17 @@ def main() -> int:
             base = backgrounds[stretch_of(first)]
             layers = [(frames[i], person_mask(frames[i], backgrounds[stretch_of(i)]), dx)
                       for i, dx in sources]
-            image = composite(base, layers)
+            image, boxes = composite(base, layers)
             if clip['crop'] is not None:
                 x0, width = clip['crop']
                 image = image[:, x0:x0 + width]
+            scale = clip['size'][0] / image.shape[1]
             if image.shape[1::-1] != tuple(clip['size']):
                 image = cv2.resize(image, tuple(clip['size']), interpolation=cv2.INTER_AREA)
             out_frames.append(np.ascontiguousarray(image))
-            rows.append([[i, dx] for i, dx in sources])
+            rows.append([{'source': i, 'dx': dx,
+                          'box': crop_box(box, clip['crop'], scale, clip['size'][0])}
+                         for (i, dx), box in zip(sources, boxes)])
         write_clip(args.output / f'{name}.mp4', out_frames)
         index['clips'][name] = {'size': list(clip['size']), 'crop': clip['crop'],
                                 'layers_by_frame': rows}
