@@ -50,9 +50,10 @@ class PipelineConfig:
     threads: CPU threads of torch and of the front end's runtime (0 = torch's default, the
     front end then takes 1). crop_policy / crop_margin / lost_confidence: Ψ_R's crop and
     lost-person rules (:class:`hpm_ros.frontends.psi_r.PsiRFrontEnd`). max_people: the most
-    people tracked and lifted per frame (1: BlazePose's single-person graph; psi_r takes only
-    1); box_source, face_detector, search_interval, track_expiry_s: how BlazePose finds and
-    tracks several people (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`).
+    people tracked and lifted per frame with BlazePose (default 4; 1: mediapipe's
+    single-person graph, the detector alone); psi_r always sees one person; box_source,
+    face_detector, search_interval, track_expiry_s: how BlazePose finds and tracks several
+    people (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`).
     """
 
     model_path: str = ''
@@ -73,7 +74,7 @@ class PipelineConfig:
     joint_confidence: float = 0.1
     state_reset_gap_s: float = 0.5
     nominal_depth_m: float = 3.0
-    max_people: int = 1
+    max_people: int = 4
     box_source: str = 'both'
     face_detector: str = 'full'
     search_interval: int = 5
@@ -98,8 +99,6 @@ class PipelineConfig:
             raise ValueError(f'state_reset_gap_s must be positive, got {self.state_reset_gap_s}')
         if self.max_people < 1:
             raise ValueError(f'max_people must be >= 1, got {self.max_people}')
-        if self.front_end == 'psi_r' and self.max_people != 1:
-            raise ValueError('the psi_r front end sees one person: max_people must be 1')
         if self.track_expiry_s < 0:
             raise ValueError(f'track_expiry_s must be >= 0, got {self.track_expiry_s}')
         try:
@@ -211,6 +210,11 @@ class PosePipeline:
         return tuple(name for name in trained if name in INPUT_JOINT_SETS) or INPUT_JOINT_SETS
 
     @property
+    def people_limit(self) -> int:
+        """The most people lifted per frame: ``max_people`` (BlazePose), 1 (Ψ_R)."""
+        return 1 if self.config.front_end == 'psi_r' else self.config.max_people
+
+    @property
     def joint_names(self) -> tuple:
         """Names of the output joints, in output order."""
         from hpm_ros.skeleton import JOINT_SETS
@@ -269,7 +273,7 @@ class PosePipeline:
             found = self.front_end.process(image, roi=roi, stamp=stamp, boxes=boxes)
         timings = {'front_end': (time.perf_counter() - start) * 1000.0}
         timings.update({f'front_end.{k}': v for k, v in found.timings_ms.items()})
-        people = found.people[:self.config.max_people]
+        people = found.people[:self.people_limit]
         ids = [int(p.extras.get('track_id', -1)) for p in people]
         lifted, states, stage_ms = self.lifter.lift_people(
             people, [self.states.get(i) for i in ids], intrinsics, (width, height))
@@ -332,10 +336,14 @@ def add_pipeline_arguments(parser) -> None:
     parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--threads', type=int, default=1,
                         help='CPU threads of torch and the front end (default 1)')
+    parser.add_argument('--max-people', type=int, default=PipelineConfig.max_people,
+                        help='BlazePose: the most people tracked and lifted per frame (default '
+                        f'{PipelineConfig.max_people}; 1: the single-person graph)')
 
 
 def config_from_arguments(args, **settings) -> PipelineConfig:
     """The :class:`PipelineConfig` of options added by :func:`add_pipeline_arguments`."""
     return PipelineConfig(model_path=args.model or '', front_end=args.front_end,
                           front_end_runtime=args.front_end_runtime, backend=args.backend,
-                          correction_preset=args.correction, threads=args.threads, **settings)
+                          correction_preset=args.correction, threads=args.threads,
+                          max_people=args.max_people, **settings)
