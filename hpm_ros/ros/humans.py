@@ -1,6 +1,8 @@
 """Several people on the ROS graph: markers per body, REP-155-style body topics, external boxes.
 
-Outputs (REP-155 / ROS4HRI naming; a body's ID is the tracking ID as a string, e.g. '3'):
+Outputs (REP-155 / ROS4HRI naming). A body's ID is 'b' + its tracking ID (e.g. 'b3': ROS
+names may not start a token with a digit); people without a tracking ID (the psi_r front
+end) have no body topics.
 
 - ``/humans/bodies/tracked``: the IDs of the bodies of the frame, ``hri_msgs/IdsList`` where
   hri_msgs is importable, else ``std_msgs/String`` (the IDs separated by single spaces, in
@@ -58,11 +60,16 @@ def optional_message(module: str, name: str):
         return None
 
 
+def body_id(track_id: int) -> str:
+    """The REP-155 body ID of a tracking ID ('b3'), '' for none (-1)."""
+    return f'b{track_id}' if track_id >= 0 else ''
+
+
 def body_markers(people: list, header, lifetime_s: float, namespace: str = 'hpm') -> MarkerArray:
     """Markers of every body: one DELETEALL first (bodies that left disappear at once), then
     per body with tracking ID b the skeleton of :func:`pose_to_markers` with ids b*100 + 0..3
     (joints and centre bones in the ID's colour, left bones red, right bones green) and a
-    TEXT_VIEW_FACING label 'ID b' (id b*100 + 4) above the head. people:
+    TEXT_VIEW_FACING label with the body ID (id b*100 + 4) above the head. people:
     :class:`hpm_ros.lifting.LiftedPerson` with finite ``joints3d_camera`` [17, 3] m."""
     array = delete_markers(header, namespace)
     for person in people:
@@ -76,7 +83,7 @@ def body_markers(people: list, header, lifetime_s: float, namespace: str = 'hpm'
         label = Marker(header=skeleton[0].header, ns=namespace, id=base + LABEL_MARKER,
                        type=Marker.TEXT_VIEW_FACING, action=Marker.ADD,
                        lifetime=skeleton[0].lifetime, color=colour,
-                       text=f'ID {person.track_id}')
+                       text=body_id(person.track_id) or 'person')
         label.pose.position = Point(x=head[0], y=head[1] - 0.2, z=head[2])
         label.pose.orientation.w = 1.0
         label.scale.z = LABEL_HEIGHT_M
@@ -126,7 +133,8 @@ class BodyTopics:
     def publish(self, people: list, header, width: int, height: int) -> None:
         """One frame: the tracked list, then each body's topics; stale bodies' publishers
         destroyed. people: lifted persons with finite camera-frame joints, primary first."""
-        ids = [str(person.track_id) for person in people]
+        people = [person for person in people if person.track_id >= 0]
+        ids = [body_id(person.track_id) for person in people]
         if self.ids_type is not None:
             self.tracked.publish(self.ids_type(header=header, ids=ids))
         else:
