@@ -125,3 +125,27 @@ def test_psi_r_stays_one_person(tmp_path):
     assert config.max_people == 4
     with pytest.raises(ValueError, match='max_people'):
         PipelineConfig(max_people=0)
+
+
+def test_bag_eval_writes_every_body(pipeline, tmp_path):
+    from hpm_ros.bags import io
+    from hpm_ros.bags.evaluate import evaluate_bag
+    from hpm_ros.bags.make import media_source, write_bag
+
+    bag = tmp_path / 'two'
+    write_bag(bag, media_source(str(DATA / 'two_standing.mp4')), max_frames=4, progress=False)
+    result = evaluate_bag(pipeline, bag, tmp_path / 'out', progress=False)
+    ids = result['track_id']
+    assert ids.shape == (4, 2) and (ids > 0).all() and (ids == ids[0]).all()
+    assert result['joints3d_camera_people'].shape == (4, 2, 17, 3)
+    with io.BagReader(tmp_path / 'out') as reader:
+        bodies = sorted(t for t in reader.topics if t.endswith('/skeleton3d'))
+        assert bodies == sorted(f'/humans/bodies/b{i}/skeleton3d' for i in ids[0])
+        assert all(reader.count(t) == 4 for t in bodies)
+        tracked = [io.deserialize(d, c.msgtype).data
+                   for c, _, d in reader.messages({'/humans/bodies/tracked'})]
+        markers = [io.deserialize(d, c.msgtype) for c, _, d in reader.messages(
+            {'/hpm_pose/markers'})]
+    assert tracked == [' '.join(f'b{i}' for i in ids[0])] * 4
+    spheres = [m.id for m in markers[0].markers if m.type == 7 and m.action == 0]
+    assert sorted(spheres) == sorted(100 * int(i) for i in ids[0])

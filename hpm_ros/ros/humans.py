@@ -39,10 +39,9 @@ from std_msgs.msg import ColorRGBA, Float32MultiArray, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from hpm_ros.render import track_colour
+from hpm_ros.rep155 import BODY_TOPIC, TRACKED_TOPIC, body_id
 from hpm_ros.ros.conversions import delete_markers, pose_to_markers, pose_to_pose_array
 
-TRACKED_TOPIC = '/humans/bodies/tracked'
-BODY_TOPIC = '/humans/bodies/{id}/{name}'
 BODY_TOPIC_TIMEOUT_S = 5.0
 BOXES_MAX_AGE_S = 1.0
 MARKERS_PER_BODY = 100
@@ -58,11 +57,6 @@ def optional_message(module: str, name: str):
         return getattr(importlib.import_module(f'{module}.msg'), name)
     except (ImportError, AttributeError):
         return None
-
-
-def body_id(track_id: int) -> str:
-    """The REP-155 body ID of a tracking ID ('b3'), '' for none (-1)."""
-    return f'b{track_id}' if track_id >= 0 else ''
 
 
 def body_markers(people: list, header, lifetime_s: float, namespace: str = 'hpm') -> MarkerArray:
