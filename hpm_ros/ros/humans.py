@@ -155,7 +155,7 @@ def _box(person) -> tuple:
     return (*points.min(axis=0), *points.max(axis=0))
 
 
-class PersonBoxes:
+class PersonBoxesSubscription:
     """The external person boxes subscription of one node (see the module docstring)."""
 
     def __init__(self, node, topic: str = '~/person_boxes', qos=10) -> None:
@@ -190,23 +190,28 @@ class PersonBoxes:
 
 def array_to_boxes(message) -> list:
     """A Float32MultiArray of N x 4 (x0, y0, width, height) px -> [(x0, y0, w, h)];
-    ValueError for a length that is not a multiple of 4 or non-finite values."""
+    ValueError for a length that is not a multiple of 4, non-finite values or a negative
+    size."""
     values = np.asarray(message.data, dtype=np.float64)
     if values.size % 4 or not np.isfinite(values).all():
         raise ValueError(f'person boxes must be N x 4 finite values, got {values.size}')
-    return [tuple(row) for row in values.reshape(-1, 4).tolist()]
+    boxes = values.reshape(-1, 4)
+    if (boxes[:, 2:] < 0).any():
+        raise ValueError('person boxes must have width, height >= 0')
+    return [tuple(row) for row in boxes.tolist()]
 
 
 def detections_to_boxes(message) -> list:
     """A vision_msgs/Detection2DArray -> [(x0, y0, w, h)] px of every detection's bbox
-    (vision_msgs 4: ``center.position.x``; 3: ``center.x``); ValueError for non-finite ones."""
+    (vision_msgs 4: ``center.position.x``; 3: ``center.x``); ValueError for a non-finite box
+    or a negative size."""
     boxes = []
     for detection in message.detections:
         box = detection.bbox
         centre = getattr(box.center, 'position', box.center)
         values = (centre.x - box.size_x / 2.0, centre.y - box.size_y / 2.0, box.size_x,
                   box.size_y)
-        if not all(np.isfinite(values)):
-            raise ValueError(f'non-finite bounding box {values}')
+        if not all(np.isfinite(values)) or values[2] < 0 or values[3] < 0:
+            raise ValueError(f'bad bounding box {values}')
         boxes.append(tuple(float(v) for v in values))
     return boxes

@@ -61,7 +61,7 @@ from hpm_ros.rate_monitor import InputRateMonitor
 from hpm_ros.ros.conversions import (camera_info_to_intrinsics, delete_markers,
                                      diagnostics_message, pose_to_pose_array,
                                      rgb_to_image_msg, roi_to_box, stamp_to_seconds)
-from hpm_ros.ros.humans import BodyTopics, PersonBoxes, body_markers
+from hpm_ros.ros.humans import BodyTopics, PersonBoxesSubscription, body_markers
 from hpm_ros.ros.image_input import ImageInput
 from hpm_ros.ros.parameters import (PARAMETERS, SPECS, check_value, correction_overrides,
                                     pipeline_config)
@@ -138,7 +138,8 @@ class PoseNode(Node):
                                 if self.values['publish_debug_image'] else None)
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self.body_topics = BodyTopics(self)
-        self.person_boxes = PersonBoxes(self, '~/person_boxes', qos_profile_sensor_data)
+        self.person_boxes = PersonBoxesSubscription(self, '~/person_boxes',
+                                                    qos_profile_sensor_data)
         self.create_timer(self.values['diagnostics_period_s'], self._publish_diagnostics)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         checkpoint = self.pipeline.checkpoint
