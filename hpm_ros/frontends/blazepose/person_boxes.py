@@ -8,9 +8,11 @@ People seen from the front are also found by **BlazeFace** (:mod:`.faces`), whic
 every face in one run; each face not inside a known person seeds an upright body ROI.
 
 Every candidate ROI goes to the caller's ``verify`` (the landmark model and the person gate):
-a candidate that is not a person costs one landmark run and, for the detector, is masked
-before the next round. Sources: 'pose_detector', 'faces' or 'both' (the detector rounds
-first, then the faces). The measured comparison is in ``bench/person_boxes.py``. ROS-free.
+a candidate that is not a person, or whose skeleton lies mostly (> ``MAX_OVERLAP`` of its
+box) on a known person (the landmark model drawn back to someone already found), costs one
+landmark run and, for the detector, is masked before the next round. Sources:
+'pose_detector', 'faces' or 'both' (the detector rounds first, then the faces). The measured
+comparison is in ``bench/person_boxes.py``. ROS-free.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from hpm_ros.frontends.blazepose.roi import Roi
 
 BOX_SOURCES = ('pose_detector', 'faces', 'both')
 MASK_MARGIN = 0.1
+MAX_OVERLAP = 0.5
 MASK_VALUE = 128
 # A verified candidate: (box (x0, y0, x1, y1) px of the person found, the caller's payload).
 Verify = Callable[[Roi, str], Optional[tuple]]
@@ -39,6 +42,15 @@ def inside(point: np.ndarray, boxes: Sequence[tuple], margin: float = 0.0) -> bo
         if x0 - dx <= x <= x1 + dx and y0 - dy <= y <= y1 + dy:
             return True
     return False
+
+
+def overlap(box: tuple, boxes: Sequence[tuple]) -> float:
+    """The largest share of ``box``'s area (x0, y0, x1, y1) that one of ``boxes`` covers."""
+    x0, y0, x1, y1 = box
+    area = max((x1 - x0) * (y1 - y0), 1e-9)
+    shares = [max(0.0, min(x1, b[2]) - max(x0, b[0])) * max(0.0, min(y1, b[3]) - max(y0, b[1]))
+              / area for b in boxes]
+    return max(shares, default=0.0)
 
 
 def mask_boxes(image: np.ndarray, boxes: Sequence[tuple], margin: float = MASK_MARGIN) -> None:
@@ -120,7 +132,7 @@ class PersonBoxes:
             verified = verify(roi, 'pose_detector')
             if work is image:
                 work = image.copy()
-            if verified is None:
+            if verified is None or overlap(verified[0], known) > MAX_OVERLAP:
                 misses += 1
                 mask_boxes(work, [roi_core(roi)], 0.0)
                 continue
@@ -143,7 +155,7 @@ class PersonBoxes:
             if inside(centre, known, MASK_MARGIN):
                 continue
             verified = verify(body_roi(face), 'face')
-            if verified is not None:
+            if verified is not None and overlap(verified[0], known) <= MAX_OVERLAP:
                 known.append(verified[0])
                 found.append(verified[1])
         return found
