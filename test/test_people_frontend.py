@@ -197,5 +197,5 @@ def test_a_candidate_on_a_known_person_is_no_new_person(searcher):
     assert overlap((0, 0, 10, 10), []) == 0.0
     # frame 550 of the shared video, one person: the second detector round lands on her lower
     # half (a skeleton box 414-510 x 93-360 inside hers, 429-525 x 7-363)
-    frame = np.asarray(Image.open(DATA / 'video_550.jpg').convert('RGB'))
+    frame = np.asarray(Image.open(DATA / 'video_550.png').convert('RGB'))
     assert len(searcher.process(frame).people) == 1
