@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine_info import machine_description  # noqa: E402
@@ -104,6 +105,7 @@ def main() -> int:
     parser.add_argument('--max-people', type=int, default=4)
     parser.add_argument('--expiry', type=float, default=1.0)
     args = parser.parse_args()
+    torch.set_num_threads(1)
     labels = json.loads((DATA / 'blazepose' / 'one_by_one_labels.json').read_text())
     front_end = BlazePoseFrontEnd(max_people=args.max_people, track_expiry_s=args.expiry)
     print(f'# tracking IDs (BlazePose, max_people {args.max_people}, expiry {args.expiry} s, '

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine_info import machine_description  # noqa: E402
@@ -152,6 +153,7 @@ def main() -> int:
     parser.add_argument('--stride', type=int, default=10)
     parser.add_argument('--sources', default=','.join(SOURCES))
     args = parser.parse_args()
+    torch.set_num_threads(1)
     labels = json.loads((DATA / 'blazepose' / 'one_by_one_labels.json').read_text())
     index = json.loads((DATA / 'people' / 'people.json').read_text())
     clips = {name: [f for _, f in read_frames(DATA / 'people' / f'{name}.mp4')]
