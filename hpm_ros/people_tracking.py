@@ -127,6 +127,8 @@ class PeopleTracker:
     next_id: int = 1
 
     def __post_init__(self) -> None:
+        import scipy.optimize  # noqa: F401  (imported now: ~0.3 s that the first frame would pay)
+
         if not self.expiry_s >= 0:
             raise ValueError(f'expiry_s must be >= 0, got {self.expiry_s}')
         for name in ('min_iou', 'min_similarity', 'joint_confidence', 'velocity_smoothing'):
