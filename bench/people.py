@@ -36,8 +36,10 @@ STAGES = ('front_end.detect', 'front_end.faces', 'front_end.landmarks', 'front_e
 
 
 def median_ms(function, runs: int) -> tuple:
-    """Median wall ms of ``function()`` over ``runs`` calls and the median of the timings
-    dict it returns, per key."""
+    """Return the median wall ms of ``function()`` over ``runs`` calls and its timings.
+
+    The timings are the median of the dict it returns, per key.
+    """
     walls, stages = [], {}
     for _ in range(runs):
         start = time.perf_counter()
@@ -49,8 +51,11 @@ def median_ms(function, runs: int) -> tuple:
 
 
 def lifter_table(pipeline: PosePipeline, frames: list, runs: int, rounds: int = 3) -> None:
-    """Table 1: every configuration measured in ``rounds`` turns (after a warm-up of all),
-    the smallest of its round medians kept (the machine is shared)."""
+    """Print table 1.
+
+    Every configuration is measured in ``rounds`` turns (after a warm-up of all), the
+    smallest of its round medians kept (the machine is shared).
+    """
     people = pipeline.front_end.process(frames[0]).people
     if len(people) < 3:
         raise SystemExit(f'the clip gave {len(people)} people, expected 3')
@@ -97,7 +102,7 @@ def lifter_table(pipeline: PosePipeline, frames: list, runs: int, rounds: int = 
 
 
 def pipeline_table(pipeline: PosePipeline, frames: list, count: int) -> None:
-    """Table 2."""
+    """Print table 2."""
     pipeline.reset()
     samples, people = {k: [] for k in STAGES}, []
     for index in range(count + 5):

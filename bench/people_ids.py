@@ -34,13 +34,13 @@ VIDEO = Path('/work/shared/data/video/one-by-one-person-detection.mp4')
 
 
 def switches(ids: list) -> int:
-    """Changes of ID between consecutive entries of ``ids`` (None entries skipped)."""
+    """Count the changes of ID between consecutive entries of ``ids`` (None skipped)."""
     seen = [i for i in ids if i is not None]
     return sum(a != b for a, b in zip(seen, seen[1:]))
 
 
 def video_table(front_end: BlazePoseFrontEnd, video: Path, labels: dict) -> None:
-    """The per-stretch table of the shared video."""
+    """Print the per-stretch table of the shared video."""
     front_end.reset()
     primary, counts = {}, {}
     for index, frame in read_frames(video):
@@ -66,8 +66,10 @@ def video_table(front_end: BlazePoseFrontEnd, video: Path, labels: dict) -> None
 
 
 def clip_table(front_end: BlazePoseFrontEnd) -> None:
-    """Per composite clip and layer: the IDs of the person found on it (people and layers
-    paired by Hungarian assignment on box IoU, >= 0.3), and switches."""
+    """Print, per composite clip and layer, the IDs of the person found on it and switches.
+
+    People and layers are paired by Hungarian assignment on box IoU (>= 0.3).
+    """
     from scipy.optimize import linear_sum_assignment
 
     index = json.loads((DATA / 'people' / 'people.json').read_text())

@@ -70,8 +70,10 @@ def match(found: list, truth: list) -> list:
 
 
 def references(video: Path, index: dict) -> dict:
-    """{source frame: (COCO-17 joints [17, 2] px, confidence [17])} of single-person
-    BlazePose on every source frame of the clips (unshifted)."""
+    """Run single-person BlazePose on every source frame of the clips (unshifted).
+
+    Returns {source frame: (COCO-17 joints [17, 2] px, confidence [17])}.
+    """
     wanted = {layer['source'] for clip in index['clips'].values()
               for row in clip['layers_by_frame'] for layer in row}
     front_end = BlazePoseFrontEnd(tracking=False)
@@ -86,7 +88,7 @@ def references(video: Path, index: dict) -> dict:
 
 
 def reference_in_clip(reference: tuple, layer: dict, clip: dict) -> tuple:
-    """A source-frame reference moved into the clip frame (shift, crop, scale)."""
+    """Move a source-frame reference into the clip frame (shift, crop, scale)."""
     points, confidence = reference
     points = points + np.array([layer['dx'], 0.0])
     if clip['crop'] is not None:
@@ -96,7 +98,7 @@ def reference_in_clip(reference: tuple, layer: dict, clip: dict) -> tuple:
 
 def run_source(options: dict, clips: dict, index: dict, video_frames: list, labels: dict,
                refs: dict, astronaut: np.ndarray) -> dict:
-    """Counts and timings of one source over all the material."""
+    """Count and time one source over all the material."""
     front_end = BlazePoseFrontEnd(tracking=False, max_people=options.get('max_people', 4),
                                   box_source=options.get('box_source', 'both'))
     stats = {'people': 0, 'found': 0, 'false_clips': 0, 'errors': [], 'ms': [],

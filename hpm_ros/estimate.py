@@ -137,12 +137,15 @@ def estimate(pipeline: PosePipeline, source: EstimateInput, intrinsics: np.ndarr
 
 
 def people_arrays(people: list, num_joints: int, camera: bool = False) -> dict:
-    """The person-axis arrays of T frames' lifted people (:class:`hpm_ros.lifting.LiftedPerson`
-    lists): ``keypoints2d_people`` [T, P, K, 2] float32 px, ``confidence_people`` [T, P, K],
+    """Return the person-axis arrays of T frames' lifted people.
+
+    people: per frame a list of :class:`hpm_ros.lifting.LiftedPerson`. Arrays:
+    ``keypoints2d_people`` [T, P, K, 2] float32 px, ``confidence_people`` [T, P, K],
     ``joints3d_people`` [T, P, K, 3] float32 mm root-relative after correction,
     ``joints3d_camera_people`` [T, P, K, 3] m camera frame (with ``camera``), ``track_id``
     [T, P] int64; P = max(1, the most people of a frame); empty slots NaN (confidence 0) and
-    track_id -1."""
+    track_id -1.
+    """
     count, slots = len(people), max([1] + [len(frame) for frame in people])
     out = {'keypoints2d_people': np.full((count, slots, num_joints, 2), np.nan, np.float32),
            'confidence_people': np.zeros((count, slots, num_joints), np.float32),
@@ -163,8 +166,10 @@ def people_arrays(people: list, num_joints: int, camera: bool = False) -> dict:
 
 
 def render_strip(source: EstimateInput, output: dict, png_path: str, count: int = 4) -> Path:
-    """PNG of ``count`` evenly spaced frames, each with every person's 2D overlay (and ID) and
-    the primary person's 3D side view."""
+    """Write a PNG of ``count`` evenly spaced frames; return its path.
+
+    Each frame shows every person's 2D overlay (and ID) and the primary person's 3D side view.
+    """
     from PIL import Image
 
     from hpm_ros.render import draw_people_2d, draw_side_view, strip

@@ -196,9 +196,12 @@ class LiftingCore:
         return results, new_states, timings
 
     def transformer_step(self, features: list, states: list) -> tuple:
-        """One Ψ_T step of P people in one batch: features, a list of [1, C, F, F], and
-        their states, a list of (h, c) each [layers, 1, hidden] or None (H_0) -> (pose3d
-        [P, K, 3] normalised root-relative, the list of the P new states, batch 1 each)."""
+        """Run one Ψ_T step of P people in one batch.
+
+        features: a list of [1, C, F, F]; states: a list of (h, c) each [layers, 1, hidden] or
+        None (H_0). Returns (pose3d [P, K, 3] normalised root-relative, the list of the P new
+        states, batch 1 each).
+        """
         initial = self.initial_state(1)
         states = [state if state is not None else initial for state in states]
         h = torch.cat([state[0] for state in states], dim=1)

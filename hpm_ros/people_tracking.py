@@ -49,7 +49,7 @@ class Track:
     hits: int = 1
 
     def predicted_box(self, stamp: float, velocity_decay: float) -> np.ndarray:
-        """The box [4] px expected at ``stamp`` s (constant velocity, decaying while unseen)."""
+        """Return the box [4] px expected at ``stamp`` s (constant velocity, decaying)."""
         dt = max(0.0, stamp - self.last_seen)
         if velocity_decay > 0:
             travel = (1.0 - np.exp(-velocity_decay * dt)) / velocity_decay
@@ -60,8 +60,11 @@ class Track:
 
 @dataclass
 class Observation:
-    """One person seen in one frame: box [4] px (x0, y0, x1, y1); keypoints [K, 2] px and
-    confidence [K] in [0, 1] (optional); claim: the track ID it was found from, or -1."""
+    """One person seen in one frame.
+
+    box [4] px (x0, y0, x1, y1); keypoints [K, 2] px and confidence [K] in [0, 1] (optional);
+    claim: the track ID it was found from, or -1.
+    """
 
     box: np.ndarray
     keypoints: Optional[np.ndarray] = None
@@ -77,7 +80,7 @@ class Observation:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU [N, M] of boxes a [N, 4] and b [M, 4] (x0, y0, x1, y1)."""
+    """Return the IoU [N, M] of boxes a [N, 4] and b [M, 4] (x0, y0, x1, y1)."""
     a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
     width = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
     height = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0,
@@ -90,9 +93,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def keypoint_similarity(track: Track, observation: Observation, min_confidence: float,
                         sigma: float) -> float:
-    """OKS-like similarity in [0, 1] of the track's last joints and the observation's:
-    mean of exp(-d^2 / (2 (sigma s)^2)) over the joints both see with ``min_confidence``,
-    s = sqrt(area of the track's box); 0 without common joints."""
+    """Return the OKS-like similarity in [0, 1] of a track's last joints and an observation's.
+
+    The mean of exp(-d^2 / (2 (sigma s)^2)) over the joints both see with ``min_confidence``,
+    s = sqrt(area of the track's box); 0 without common joints.
+    """
     if track.keypoints is None or observation.keypoints is None \
             or track.keypoints.shape != observation.keypoints.shape:
         return 0.0
@@ -140,13 +145,13 @@ class PeopleTracker:
         self.tracks = []
 
     def expire(self, stamp: float) -> List[int]:
-        """Drop the tracks unseen for more than ``expiry_s`` at ``stamp``; their IDs."""
+        """Drop the tracks unseen for more than ``expiry_s`` at ``stamp``; return their IDs."""
         gone = [t.track_id for t in self.tracks if stamp - t.last_seen > self.expiry_s]
         self.tracks = [t for t in self.tracks if t.track_id not in gone]
         return gone
 
     def track(self, track_id: int) -> Optional[Track]:
-        """The live track of ``track_id``, or None."""
+        """Return the live track of ``track_id``, or None."""
         return next((t for t in self.tracks if t.track_id == track_id), None)
 
     def cost_matrix(self, observations: Sequence[Observation], stamp: float) -> np.ndarray:
@@ -161,7 +166,7 @@ class PeopleTracker:
         return np.where(allowed, 1.0 - np.maximum(iou, similarity), _FORBIDDEN)
 
     def match(self, observations: Sequence[Observation], stamp: float) -> List[int]:
-        """The track ID of each observation at ``stamp`` s, or -1 (a new person).
+        """Return the track ID of each observation at ``stamp`` s, or -1 (a new person).
 
         Expired tracks are dropped first. A claimed pair is always allowed and its cost
         lowered by ``claim_bonus``; observations and live tracks are then assigned by minimum
@@ -187,8 +192,10 @@ class PeopleTracker:
 
     def commit(self, observations: Sequence[Observation], ids: Sequence[int],
                stamp: float) -> List[int]:
-        """Record the kept ``observations`` with the IDs :meth:`match` gave them (-1: new);
-        returns their final IDs."""
+        """Record the kept ``observations`` with the IDs :meth:`match` gave them (-1: new).
+
+        Returns their final IDs.
+        """
         final = []
         for observation, track_id in zip(observations, ids):
             track = self.track(track_id) if track_id != UNMATCHED else None
@@ -215,5 +222,5 @@ class PeopleTracker:
         return final
 
     def update(self, observations: Sequence[Observation], stamp: float) -> List[int]:
-        """:meth:`match` then :meth:`commit` of every observation: their IDs."""
+        """Match and commit every observation; return their IDs."""
         return self.commit(observations, self.match(observations, stamp), stamp)

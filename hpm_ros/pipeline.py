@@ -309,9 +309,11 @@ class PosePipeline:
             people=[lifted[i] for i in order], detections=found.people)
 
     def _primary_first(self, order: list, people: list, ids: list) -> list:
-        """``order`` (indices of lifted people) by decreasing 2D box area, the primary first:
-        the previous primary while its box is >= PRIMARY_KEEP x the largest, else the
-        largest."""
+        """Sort ``order`` (indices of lifted people) by decreasing 2D box area, primary first.
+
+        The primary is the previous one while its box is >= PRIMARY_KEEP x the largest, else
+        the largest.
+        """
         area = {i: people[i].box[2] * people[i].box[3] for i in order}
         order = sorted(order, key=lambda i: -area[i])
         if len(order) > 1 and self.primary_id is not None and self.primary_id >= 0:

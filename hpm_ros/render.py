@@ -30,7 +30,7 @@ def draw_pose_2d(image: np.ndarray, keypoints: np.ndarray, confidence: np.ndarra
 
 
 def track_colour(track_id: int) -> tuple:
-    """A distinct (r, g, b) in [0, 1] per tracking ID (golden-ratio hues; grey for -1)."""
+    """Return a distinct (r, g, b) in [0, 1] per tracking ID (golden-ratio hues; -1 grey)."""
     import colorsys
 
     if track_id < 0:
@@ -40,9 +40,12 @@ def track_colour(track_id: int) -> tuple:
 
 def draw_people_2d(image: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray,
                    track_ids: np.ndarray, threshold: float = 0.0) -> np.ndarray:
-    """Copy of ``image`` with every person's skeleton (keypoints [P, 17, 2] px, confidence
-    [P, 17]; NaN rows or track_id -1 slots with NaN are skipped) and an 'ID n' label in the
-    person's :func:`track_colour` above their highest joint."""
+    """Return a copy of ``image`` with every person's skeleton and ID.
+
+    keypoints [P, 17, 2] px, confidence [P, 17] (slots without a finite, confident joint are
+    skipped); each person gets an 'ID n' label in their :func:`track_colour` above their
+    highest joint.
+    """
     out = np.ascontiguousarray(image)
     labels = []
     for points, weights, track_id in zip(keypoints, confidence, track_ids):

@@ -11,5 +11,5 @@ BODIES_PREFIX = '/humans/bodies/'
 
 
 def body_id(track_id: int) -> str:
-    """The REP-155 body ID of a tracking ID ('b3'); '' for none (-1)."""
+    """Return the REP-155 body ID of a tracking ID ('b3'); '' for none (-1)."""
     return f'b{track_id}' if track_id >= 0 else ''

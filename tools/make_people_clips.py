@@ -51,7 +51,7 @@ def load_frames(video: Path, wanted: set) -> dict:
 
 
 def stretch_of(index: int) -> tuple:
-    """The empty stretch whose background is nearest in time to frame ``index``."""
+    """Return the empty stretch whose background is nearest in time to frame ``index``."""
     return min(EMPTY, key=lambda r: min(abs(index - r[0]), abs(index - r[1])))
 
 
@@ -80,8 +80,11 @@ def person_mask(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
 
 
 def composite(base: np.ndarray, layers: list) -> tuple:
-    """``base`` with each (frame, mask, dx) pasted onto it, moved dx px to the right, and
-    the box (x0, y0, x1, y1) px of each layer's pasted pixels (None when none are inside)."""
+    """Paste each (frame, mask, dx) onto ``base``, moved dx px to the right.
+
+    Returns the image and the box (x0, y0, x1, y1) px of each layer's pasted pixels (None
+    when none are inside).
+    """
     out = base.copy()
     width = base.shape[1]
     boxes = []
@@ -96,7 +99,7 @@ def composite(base: np.ndarray, layers: list) -> tuple:
 
 
 def crop_box(box: list, crop: tuple, scale: float, width: int) -> list:
-    """A layer box in the cropped and scaled frame (None when it leaves the crop)."""
+    """Return a layer box in the cropped and scaled frame (None when it leaves the crop)."""
     if box is None:
         return None
     x0, y0, x1, y1 = box

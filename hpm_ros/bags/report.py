@@ -174,8 +174,11 @@ def plot_per_frame(result: dict, found: dict, png_path: Path) -> Path:
 
 
 def render_frames(result: dict, png_path: Path, joint_confidence: float) -> Path:
-    """Strip of the chosen frames: every person's 2D overlay with their ID, then the primary
-    person's 3D side view (truth in grey)."""
+    """Write the strip of the chosen frames; return its path.
+
+    Each frame: every person's 2D overlay with their ID, then the primary person's 3D side
+    view (truth in grey).
+    """
     from PIL import Image
 
     from hpm_ros.render import draw_people_2d, draw_side_view, strip

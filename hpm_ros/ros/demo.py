@@ -63,8 +63,11 @@ def load_clip(path: Path = None, max_frames: int = None) -> DemoClip:
 
 @dataclass
 class DemoRecord:
-    """What came back: send times and received poses by frame index; bodies: {frame index:
-    {body ID: joints [17, 3] m}} from the markers."""
+    """What came back.
+
+    sent, received: send times and received poses by frame index; bodies: {frame index:
+    {body ID: joints [17, 3] m}} from the markers.
+    """
 
     sent: dict = field(default_factory=dict)
     received: dict = field(default_factory=dict)

@@ -50,7 +50,7 @@ LABEL_HEIGHT_M = 0.12
 
 
 def optional_message(module: str, name: str):
-    """The message class ``module.msg.name`` when its package is importable, else None."""
+    """Return the message class ``module.msg.name`` when importable, else None."""
     import importlib
 
     try:
@@ -60,11 +60,14 @@ def optional_message(module: str, name: str):
 
 
 def body_markers(people: list, header, lifetime_s: float, namespace: str = 'hpm') -> MarkerArray:
-    """Markers of every body: one DELETEALL first (bodies that left disappear at once), then
-    per body with tracking ID b the skeleton of :func:`pose_to_markers` with ids b*100 + 0..3
-    (joints and centre bones in the ID's colour, left bones red, right bones green) and a
-    TEXT_VIEW_FACING label with the body ID (id b*100 + 4) above the head. people:
-    :class:`hpm_ros.lifting.LiftedPerson` with finite ``joints3d_camera`` [17, 3] m."""
+    """Build the markers of every body.
+
+    One DELETEALL first (bodies that left disappear at once), then per body with tracking ID
+    b the skeleton of :func:`pose_to_markers` with ids b*100 + 0..3 (joints and centre bones
+    in the ID's colour, left bones red, right bones green) and a TEXT_VIEW_FACING label with
+    the body ID (id b*100 + 4) above the head. people: :class:`hpm_ros.lifting.LiftedPerson`
+    with finite ``joints3d_camera`` [17, 3] m.
+    """
     array = delete_markers(header, namespace)
     for person in people:
         base = max(person.track_id, 0) * MARKERS_PER_BODY
@@ -125,8 +128,11 @@ class BodyTopics:
                                 height=int(np.clip(np.ceil(y1) - top, 0, height - top)))
 
     def publish(self, people: list, header, width: int, height: int) -> None:
-        """One frame: the tracked list, then each body's topics; stale bodies' publishers
-        destroyed. people: lifted persons with finite camera-frame joints, primary first."""
+        """Publish one frame: the tracked list, then each body's topics.
+
+        Stale bodies' publishers are destroyed. people: lifted persons with finite
+        camera-frame joints, primary first.
+        """
         people = [person for person in people if person.track_id >= 0]
         ids = [body_id(person.track_id) for person in people]
         if self.ids_type is not None:
@@ -181,7 +187,7 @@ class PersonBoxesSubscription:
         self.latest = (boxes, time.monotonic())
 
     def current(self) -> Optional[list]:
-        """The latest boxes [(x0, y0, width, height) px] if at most BOXES_MAX_AGE_S old."""
+        """Return the latest boxes [(x0, y0, width, height) px] if fresh, else None."""
         boxes, received = self.latest
         if boxes is None or time.monotonic() - received > BOXES_MAX_AGE_S:
             return None
@@ -189,9 +195,11 @@ class PersonBoxesSubscription:
 
 
 def array_to_boxes(message) -> list:
-    """A Float32MultiArray of N x 4 (x0, y0, width, height) px -> [(x0, y0, w, h)];
+    """Read a Float32MultiArray of N x 4 (x0, y0, width, height) px as [(x0, y0, w, h)].
+
     ValueError for a length that is not a multiple of 4, non-finite values or a negative
-    size."""
+    size.
+    """
     values = np.asarray(message.data, dtype=np.float64)
     if values.size % 4 or not np.isfinite(values).all():
         raise ValueError(f'person boxes must be N x 4 finite values, got {values.size}')
@@ -202,9 +210,11 @@ def array_to_boxes(message) -> list:
 
 
 def detections_to_boxes(message) -> list:
-    """A vision_msgs/Detection2DArray -> [(x0, y0, w, h)] px of every detection's bbox
-    (vision_msgs 4: ``center.position.x``; 3: ``center.x``); ValueError for a non-finite box
-    or a negative size."""
+    """Read a vision_msgs/Detection2DArray as [(x0, y0, w, h)] px of every detection's bbox.
+
+    vision_msgs 4: ``center.position.x``; 3: ``center.x``. ValueError for a non-finite box or
+    a negative size.
+    """
     boxes = []
     for detection in message.detections:
         box = detection.bbox

@@ -147,8 +147,11 @@ class BlazePoseFrontEnd(FrontEnd):
         return result
 
     def _verify(self, image: np.ndarray, timings: dict):
-        """The ``verify`` of :class:`PersonBoxes`: landmarks on a candidate ROI (twice for a
-        face's guess: the second time on the ROI of the first answer), then the gate."""
+        """Return the ``verify`` of :class:`PersonBoxes` for ``image``.
+
+        It runs the landmarks on a candidate ROI (twice for a face's guess: the second time on
+        the ROI of the first answer), then the gate.
+        """
         height, width = image.shape[:2]
 
         def verify(roi: Roi, how: str):
@@ -179,8 +182,11 @@ class BlazePoseFrontEnd(FrontEnd):
         return self._since_search >= self.search_interval
 
     def _candidates(self, image: np.ndarray, boxes, stamp: float, timings: dict) -> list:
-        """The landmark results of this frame before association: the given boxes, or the
-        tracked ROIs plus the people the box sources find."""
+        """Return the landmark results of this frame before association.
+
+        They come from the given boxes, or from the tracked ROIs plus the people the box
+        sources find.
+        """
         if boxes is not None:
             found = [self._landmarks(image, roi_from_box(box), timings)
                      for box in boxes[:self.max_people]]
@@ -299,8 +305,11 @@ class BlazePoseFrontEnd(FrontEnd):
 
 
 def check_box(box) -> tuple:
-    """A person box (x0, y0, width, height) px as floats; ValueError unless finite with a
-    size >= 0 (a box too small for the landmark model gives nobody, no error)."""
+    """Return a person box (x0, y0, width, height) px as floats.
+
+    ValueError unless finite with a size >= 0 (a box too small for the landmark model gives
+    nobody, no error).
+    """
     try:
         values = tuple(float(v) for v in box)
     except (TypeError, ValueError) as error:

@@ -48,8 +48,11 @@ ROI_SIDE_PER_FACE = 10.5
 
 @dataclass
 class Face:
-    """One face: score in [0, 1]; box (xmin, ymin, xmax, ymax) px, full frame; keypoints
-    [6, 2] float32 px, full frame (right eye, left eye, nose, mouth, right ear, left ear)."""
+    """One face.
+
+    score in [0, 1]; box (xmin, ymin, xmax, ymax) px, full frame; keypoints [6, 2] float32
+    px, full frame (right eye, left eye, nose, mouth, right ear, left ear).
+    """
 
     score: float
     box: tuple
@@ -57,7 +60,7 @@ class Face:
 
 
 def body_roi(face: Face) -> Roi:
-    """The upright ROI [px] where the landmark model should see the person of ``face``."""
+    """Return the upright ROI [px] where the landmark model should see ``face``'s person."""
     x0, y0, x1, y1 = face.box
     size = max(x1 - x0, y1 - y0)
     centre_x, centre_y = (x0 + x1) / 2.0, (y0 + y1) / 2.0

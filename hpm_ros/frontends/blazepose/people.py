@@ -30,15 +30,18 @@ class PersonSlot:
     smoother: PoseSmoother = field(default_factory=PoseSmoother)
 
     def lose(self) -> None:
-        """The person was not seen in this frame: no ROI, filters reset."""
+        """Forget the ROI and reset the filters (the person was not seen in this frame)."""
         self.roi = None
         self.smoother.reset()
 
 
 @dataclass
 class Candidate:
-    """A landmark result to be associated: how it was found ('tracking', 'pose_detector',
-    'face', 'box') and the ID whose ROI produced it (-1 for any other source)."""
+    """A landmark result to be associated.
+
+    how: how it was found ('tracking', 'pose_detector', 'face', 'box'); claim: the ID whose
+    ROI produced it (-1 for any other source).
+    """
 
     result: LandmarkResult
     how: str
@@ -54,9 +57,11 @@ class Candidate:
 
 def drop_duplicates(candidates: List[Candidate], tracker: PeopleTracker,
                     stamp: float) -> List[Candidate]:
-    """``candidates`` without those whose box overlaps a kept one by more than
-    :data:`DUPLICATE_IOU`: of such a pair the one whose box fits its claimed track's predicted
-    box best is kept (unclaimed ones fit worst), the others in list order."""
+    """Return ``candidates`` without those overlapping a kept one by > :data:`DUPLICATE_IOU`.
+
+    Of such a pair the one whose box fits its claimed track's predicted box best is kept
+    (unclaimed ones fit worst), the others in list order.
+    """
     if len(candidates) < 2:
         return list(candidates)
 

@@ -34,8 +34,10 @@ Verify = Callable[[Roi, str], Optional[tuple]]
 
 
 def inside(point: np.ndarray, boxes: Sequence[tuple], margin: float = 0.0) -> bool:
-    """True when ``point`` [2] px lies in one of ``boxes`` (x0, y0, x1, y1), grown by
-    ``margin`` x their size on every side."""
+    """Tell whether ``point`` [2] px lies in one of ``boxes`` (x0, y0, x1, y1).
+
+    The boxes are grown by ``margin`` x their size on every side.
+    """
     x, y = float(point[0]), float(point[1])
     for x0, y0, x1, y1 in boxes:
         dx, dy = margin * (x1 - x0), margin * (y1 - y0)
@@ -45,7 +47,7 @@ def inside(point: np.ndarray, boxes: Sequence[tuple], margin: float = 0.0) -> bo
 
 
 def overlap(box: tuple, boxes: Sequence[tuple]) -> float:
-    """The largest share of ``box``'s area (x0, y0, x1, y1) that one of ``boxes`` covers."""
+    """Return the largest share of ``box``'s area (x0, y0, x1, y1) one of ``boxes`` covers."""
     x0, y0, x1, y1 = box
     area = max((x1 - x0) * (y1 - y0), 1e-9)
     shares = [max(0.0, min(x1, b[2]) - max(x0, b[0])) * max(0.0, min(y1, b[3]) - max(y0, b[1]))
@@ -66,8 +68,10 @@ def mask_boxes(image: np.ndarray, boxes: Sequence[tuple], margin: float = MASK_M
 
 
 def roi_core(roi: Roi) -> tuple:
-    """The central box (x0, y0, x1, y1) of an upright view of ``roi`` (half its side): the
-    part of a rejected candidate that is masked before the next detector round."""
+    """Return the central box (x0, y0, x1, y1) of an upright view of ``roi`` (half its side).
+
+    That part of a rejected candidate is masked before the next detector round.
+    """
     half = roi.side / 4.0
     return (roi.x - half, roi.y - half, roi.x + half, roi.y + half)
 
@@ -94,8 +98,9 @@ class PersonBoxes:
 
     def find(self, image: np.ndarray, known: Sequence[tuple], wanted: int, verify: Verify,
              timings: dict) -> List[object]:
-        """Up to ``wanted`` new people in ``image`` [H, W, 3] uint8 RGB: the payloads of the
-        candidates ``verify`` accepted, in the order found.
+        """Find up to ``wanted`` new people in ``image`` [H, W, 3] uint8 RGB.
+
+        Returns the payloads of the candidates ``verify`` accepted, in the order found.
 
         known: boxes (x0, y0, x1, y1) px of the people already found in this frame (masked,
         and no candidate inside them is tried); timings: 'detect' and 'faces' ms are added.
