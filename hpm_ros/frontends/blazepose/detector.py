@@ -60,8 +60,9 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float = INPUT_SIZE
     """Raw [N, 4 + 2 K] (XYWH + K keypoints, ``scale`` units) -> boxes, keypoints.
 
     Boxes [N, 4], keypoints [N, K, 2] (K = ``num_keypoints``: 4 for the pose detector, 6 for
-    the face detectors). Boxes (xmin, ymin, xmax, ymax) and keypoints (x, y) are normalised to the model input;
-    anchors [N, 4] (x, y, w, h) as :func:`ssd_anchors` (w = h = 1 for the pose detector).
+    the face detectors). Boxes (xmin, ymin, xmax, ymax) and keypoints (x, y) are normalised
+    to the model input; anchors [N, 4] (x, y, w, h) as :func:`ssd_anchors` (w = h = 1 for
+    the pose detector).
     """
     raw = np.asarray(raw, dtype=np.float32).reshape(-1, 4 + 2 * num_keypoints)
     centre = anchors[:, None, :2]
