@@ -1,4 +1,10 @@
-"""`hpm estimate`: the node's pipeline offline, on a video file, an image or a folder of images."""
+"""`hpm estimate`: the node's pipeline offline, on a video file, an image or a folder of images.
+
+The npz holds the primary person's arrays (``keypoints2d`` [T, 17, 2] px, ``joints3d`` [T, 17,
+3] mm, ...) and every person's, with a person axis after the frame axis: P is the most people
+of any frame, slots in the pipeline's order (primary first, then by decreasing 2D box), empty
+slots NaN with ``track_id`` -1 (see :func:`people_arrays`).
+"""
 from __future__ import annotations
 
 import sys
@@ -88,6 +94,7 @@ def estimate(pipeline: PosePipeline, source: EstimateInput, intrinsics: np.ndarr
     cannot be read is skipped, listed in ``skipped`` and counted (the run goes on)."""
     rows = {key: [] for key in ('keypoints2d', 'joints3d', 'joints3d_raw', 'joints3d_camera',
                                 'correction_applied', 'valid', 'confidence')}
+    people = []
     timings = {key: [] for key in STAGES}
     pipeline.reset()
     names, skipped = [], []
@@ -108,6 +115,7 @@ def estimate(pipeline: PosePipeline, source: EstimateInput, intrinsics: np.ndarr
         rows['joints3d_camera'].append(result.joints3d_camera)
         rows['correction_applied'].append(result.correction_applied and result.valid)
         rows['valid'].append(result.valid)
+        people.append(result.people)
         for key in STAGES:
             timings[key].append(result.timings_ms.get(key, 0.0))
     if not names:
@@ -118,6 +126,8 @@ def estimate(pipeline: PosePipeline, source: EstimateInput, intrinsics: np.ndarr
         output[key] = output[key].astype(np.float32)
     if intrinsics is None:
         del output['joints3d_camera']
+    output.update(people_arrays(people, pipeline.machine.config.num_joints,
+                                camera=intrinsics is not None))
     output['timings_ms'] = np.stack([timings[key] for key in STAGES], 1).astype(np.float32)
     output['timing_names'] = np.array(STAGES)
     output['joint_names'] = np.array(pipeline.joint_names)
@@ -126,11 +136,43 @@ def estimate(pipeline: PosePipeline, source: EstimateInput, intrinsics: np.ndarr
     return output
 
 
+def people_arrays(people: list, num_joints: int, camera: bool = False) -> dict:
+    """Return the person-axis arrays of T frames' lifted people.
+
+    people: per frame a list of :class:`hpm_ros.lifting.LiftedPerson`. Arrays:
+    ``keypoints2d_people`` [T, P, K, 2] float32 px, ``confidence_people`` [T, P, K],
+    ``joints3d_people`` [T, P, K, 3] float32 mm root-relative after correction,
+    ``joints3d_camera_people`` [T, P, K, 3] m camera frame (with ``camera``), ``track_id``
+    [T, P] int64; P = max(1, the most people of a frame); empty slots NaN (confidence 0) and
+    track_id -1.
+    """
+    count, slots = len(people), max([1] + [len(frame) for frame in people])
+    out = {'keypoints2d_people': np.full((count, slots, num_joints, 2), np.nan, np.float32),
+           'confidence_people': np.zeros((count, slots, num_joints), np.float32),
+           'joints3d_people': np.full((count, slots, num_joints, 3), np.nan, np.float32),
+           'track_id': np.full((count, slots), -1, np.int64)}
+    if camera:
+        out['joints3d_camera_people'] = np.full((count, slots, num_joints, 3), np.nan,
+                                                np.float32)
+    for t, frame in enumerate(people):
+        for slot, person in enumerate(frame):
+            out['keypoints2d_people'][t, slot] = person.keypoints2d
+            out['confidence_people'][t, slot] = person.confidence
+            out['joints3d_people'][t, slot] = person.joints3d
+            out['track_id'][t, slot] = person.track_id
+            if camera:
+                out['joints3d_camera_people'][t, slot] = person.joints3d_camera
+    return out
+
+
 def render_strip(source: EstimateInput, output: dict, png_path: str, count: int = 4) -> Path:
-    """PNG of ``count`` evenly spaced frames, each with its 2D overlay and 3D side view."""
+    """Write a PNG of ``count`` evenly spaced frames; return its path.
+
+    Each frame shows every person's 2D overlay (and ID) and the primary person's 3D side view.
+    """
     from PIL import Image
 
-    from hpm_ros.render import draw_pose_2d, draw_side_view, strip
+    from hpm_ros.render import draw_people_2d, draw_side_view, strip
 
     rows = {name: row for row, name in enumerate(output['frames'].tolist())}
     chosen = set(np.linspace(0, len(rows) - 1, count).round().astype(int).tolist())
@@ -139,8 +181,9 @@ def render_strip(source: EstimateInput, output: dict, png_path: str, count: int 
         row = rows.get(name)
         if row is None or row not in chosen:
             continue
-        panels.append(draw_pose_2d(frame, output['keypoints2d'][row], output['confidence'][row],
-                                   DRAW_CONFIDENCE))
+        panels.append(draw_people_2d(frame, output['keypoints2d_people'][row],
+                                     output['confidence_people'][row], output['track_id'][row],
+                                     DRAW_CONFIDENCE))
         if output['valid'][row]:
             panels.append(draw_side_view(output['joints3d'][row]))
     path = Path(png_path)
@@ -174,7 +217,10 @@ def run(args) -> int:
     np.savez(path, **output)
     total = output['timings_ms'][:, -1]
     skipped = len(output['skipped'])
+    ids = output['track_id']
     print(f'{len(output["frames"])} frames, {output["valid"].mean() * 100:.0f} % with a person, '
+          f'up to {int((ids >= 0).sum(axis=1).max())} people in a frame, '
+          f'{len(np.unique(ids[ids >= 0]))} track IDs, '
           f'correction applied on {output["correction_applied"].mean() * 100:.0f} %, '
           f'{np.median(total):.1f} ms/frame median'
           + (f', {skipped} unreadable images skipped' if skipped else '') + f' -> {path}')

@@ -7,8 +7,8 @@ through :class:`hpm_ros.pipeline.PosePipeline`, `hpm lift` through
 - :meth:`LiftingCore.keypoint_inputs`: a detector's joints in any supported layout ->
   H36M-17 joints, confidences, the square person box and the normalised crop coordinates that
   the keypoints front end reads (batched over any leading dims);
-- :meth:`LiftingCore.lift_people`: one frame, one Ψ_T step per person with that person's own
-  LSTM state, the batched correction over the people of the frame, root placement;
+- :meth:`LiftingCore.lift_people`: one frame, one Ψ_T step batched over the people of the
+  frame (each with their own LSTM state), the batched correction, root placement;
 - :meth:`LiftingCore.correct` and :meth:`LiftingCore.place`: the correction and the
   placement, batched over frames or people.
 
@@ -55,7 +55,8 @@ class LiftedPerson:
     joints3d [17, 3] float32 mm root-relative after correction; joints3d_raw the same before
     correction; joints3d_camera [17, 3] float32 m, camera optical frame; placement
     'reprojection' (least squares with the intrinsics) or 'nominal' (root on the ray of the 2D
-    root at the nominal depth); box: the square crop the lifter normalised the 2D pose in.
+    root at the nominal depth); box: the square crop the lifter normalised the 2D pose in;
+    track_id: the person's tracking ID (set by the pipeline; -1 when the front end gives none).
     """
 
     keypoints2d: np.ndarray
@@ -68,6 +69,7 @@ class LiftedPerson:
     correction_discarded: bool
     correction_steps: int
     box: CropBox
+    track_id: int = -1
 
 
 class LiftingCore:
@@ -166,15 +168,14 @@ class LiftingCore:
         if not kept:
             return results, new_states, timings
         start = time.perf_counter()
-        pose3d = []
-        for index in kept:
-            state = states[index] if states[index] is not None else self.initial_state(1)
-            step, new_states[index] = self.backend.run_transformer_step(inputs[index][0], state)
-            pose3d.append(step)
+        pose3d, stepped = self.transformer_step([inputs[i][0] for i in kept],
+                                                [states[i] for i in kept])
+        for index, state in zip(kept, stepped):
+            new_states[index] = state
         mark = time.perf_counter()
         timings['transformer'] = (mark - start) * 1000.0
         weights = torch.cat([inputs[i][2] for i in kept])
-        corrected = self.correct(torch.cat(pose3d), torch.cat([inputs[i][1] for i in kept]),
+        corrected = self.correct(pose3d, torch.cat([inputs[i][1] for i in kept]),
                                  (weights >= self.joint_confidence).float())
         joints3d = root_relative(corrected.pose3d_mm.detach().cpu().numpy()).astype(np.float32)
         raw = root_relative(self.machine.denormalise_3d(
@@ -193,6 +194,20 @@ class LiftingCore:
                 correction_discarded=bool(corrected.discarded[row]),
                 correction_steps=int(corrected.steps[row]), box=inputs[index][5])
         return results, new_states, timings
+
+    def transformer_step(self, features: list, states: list) -> tuple:
+        """Run one Ψ_T step of P people in one batch.
+
+        features: a list of [1, C, F, F]; states: a list of (h, c) each [layers, 1, hidden] or
+        None (H_0). Returns (pose3d [P, K, 3] normalised root-relative, the list of the P new
+        states, batch 1 each).
+        """
+        initial = self.initial_state(1)
+        states = [state if state is not None else initial for state in states]
+        h = torch.cat([state[0] for state in states], dim=1)
+        c = torch.cat([state[1] for state in states], dim=1)
+        pose3d, (h_out, c_out) = self.backend.run_transformer_step(torch.cat(features), (h, c))
+        return pose3d, [(h_out[:, i:i + 1], c_out[:, i:i + 1]) for i in range(len(states))]
 
     def correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor,
                 weights: Optional[torch.Tensor] = None):

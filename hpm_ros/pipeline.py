@@ -3,8 +3,15 @@
 The single object that the ROS node, `hpm estimate`, `hpm bag-eval` and `hpm demo` call;
 ROS-free. Front end (:mod:`hpm_ros.frontends`): 'blazepose' (real images, the default, with
 the keypoints model ``models/hpm_keypoints.pt``) or 'psi_r' (the paper's Ψ_R of an image model
-such as ``models/hpm_lite.pt``). Lifting core (:mod:`hpm_ros.lifting`): Ψ_T with the person's
-LSTM state, the self-supervised correction, root placement.
+such as ``models/hpm_lite.pt``). Lifting core (:mod:`hpm_ros.lifting`): Ψ_T with each person's
+LSTM state, the self-supervised correction, root placement, batched over the people.
+
+Several people (``max_people`` > 1, BlazePose): every tracking ID has its own LSTM state,
+kept while the ID is seen on consecutive frames (an ID that was not seen in the previous
+frame starts again from H_0, as a lost person does). The **primary person** (the
+single-person fields of :class:`PoseResult`, the node's ``~/pose3d``) is the one with the
+largest 2D box (nearest, as a rule), except that the previous primary stays primary while
+its box is at least ``PRIMARY_KEEP`` of the largest (no flicker between similar people).
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from hpm_ros.resources import default_model_path
 
 STAGES = ('front_end', 'transformer', 'correction', 'placement', 'total')
 MODEL_FRONT_ENDS = {'blazepose': 'keypoints', 'psi_r': 'image'}
+PRIMARY_KEEP = 0.8
 
 
 @dataclass
@@ -41,7 +49,11 @@ class PipelineConfig:
     'tensorrt'; export_dir: folder of its exported files (default: the checkpoint's folder).
     threads: CPU threads of torch and of the front end's runtime (0 = torch's default, the
     front end then takes 1). crop_policy / crop_margin / lost_confidence: Ψ_R's crop and
-    lost-person rules (:class:`hpm_ros.frontends.psi_r.PsiRFrontEnd`).
+    lost-person rules (:class:`hpm_ros.frontends.psi_r.PsiRFrontEnd`). max_people: the most
+    people tracked and lifted per frame with BlazePose (default 4; 1: mediapipe's
+    single-person graph, the detector alone); psi_r always sees one person; box_source,
+    face_detector, search_interval, track_expiry_s: how BlazePose finds and tracks several
+    people (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`).
     """
 
     model_path: str = ''
@@ -62,6 +74,11 @@ class PipelineConfig:
     joint_confidence: float = 0.1
     state_reset_gap_s: float = 0.5
     nominal_depth_m: float = 3.0
+    max_people: int = 4
+    box_source: str = 'both'
+    face_detector: str = 'full'
+    search_interval: int = 5
+    track_expiry_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.front_end not in FRONT_ENDS:
@@ -80,6 +97,10 @@ class PipelineConfig:
             raise ValueError(f'threads must be >= 0, got {self.threads}')
         if self.state_reset_gap_s <= 0:
             raise ValueError(f'state_reset_gap_s must be positive, got {self.state_reset_gap_s}')
+        if self.max_people < 1:
+            raise ValueError(f'max_people must be >= 1, got {self.max_people}')
+        if self.track_expiry_s < 0:
+            raise ValueError(f'track_expiry_s must be >= 0, got {self.track_expiry_s}')
         try:
             device = torch.device(self.device)
         except (RuntimeError, TypeError) as error:
@@ -94,7 +115,7 @@ class PipelineConfig:
 
 @dataclass
 class PoseResult:
-    """The pose of one frame (the primary person: the front end's most confident one).
+    """The pose of one frame: the primary person's fields (see the module docstring), and all.
 
     keypoints2d [K, 2] float32 px (full frame, the lifter's H36M-17 layout); confidence [K];
     joints3d [K, 3] float32 mm root-relative after correction; joints3d_raw the same before
@@ -102,8 +123,10 @@ class PoseResult:
     'reprojection' (from intrinsics) or 'nominal' (root on the ray of the 2D root at the
     nominal depth; without intrinsics a focal length equal to the image width is assumed);
     valid False when nobody was found (2D zeros with confidence 0, 3D NaN); crop: the square
-    box the lifter normalised the 2D pose in (None without a person); people: the lifted
-    persons of the frame (:class:`hpm_ros.lifting.LiftedPerson`, primary first); detections:
+    box the lifter normalised the 2D pose in (None without a person); track_id: the primary
+    person's tracking ID (-1 without a person or an ID); people: the lifted persons of the
+    frame (:class:`hpm_ros.lifting.LiftedPerson` with their ``track_id``, primary first, then
+    by decreasing 2D box); detections:
     what the front end found (:class:`hpm_ros.frontends.base.PersonDetection`);
     timings_ms: :data:`STAGES` plus the front end's own stages as 'front_end.<stage>'.
     """
@@ -121,12 +144,13 @@ class PoseResult:
     crop: Optional[CropBox]
     timings_ms: dict
     state_reset: str = ''
+    track_id: int = -1
     people: list = field(default_factory=list)
     detections: list = field(default_factory=list)
 
 
 class PosePipeline:
-    """Stateful per-camera estimator: the front end's tracking and the person's LSTM state."""
+    """Stateful per-camera estimator: the front end's tracking and each person's LSTM state."""
 
     def __init__(self, config: PipelineConfig) -> None:
         from hpm_ros.backends import create_backend
@@ -170,6 +194,10 @@ class PosePipeline:
         return create_front_end('blazepose', runtime=config.front_end_runtime,
                                 model_dir=config.front_end_dir or None,
                                 threads=config.threads or 1, device=config.device,
+                                max_people=config.max_people, box_source=config.box_source,
+                                face_detector=config.face_detector,
+                                search_interval=config.search_interval,
+                                track_expiry_s=config.track_expiry_s,
                                 **config.front_end_options)
 
     def checkpoint_input_joint_sets(self) -> tuple:
@@ -180,6 +208,11 @@ class PosePipeline:
         data = self.checkpoint.metadata.get('training', {}).get('data', {})
         trained = tuple(data.get('input_joint_sets') or ())
         return tuple(name for name in trained if name in INPUT_JOINT_SETS) or INPUT_JOINT_SETS
+
+    @property
+    def people_limit(self) -> int:
+        """The most people lifted per frame: ``max_people`` (BlazePose), 1 (Ψ_R)."""
+        return 1 if self.config.front_end == 'psi_r' else self.config.max_people
 
     @property
     def joint_names(self) -> tuple:
@@ -194,9 +227,10 @@ class PosePipeline:
         return self.lifter.corrector
 
     def reset(self) -> None:
-        """Forget the temporal state and the tracked person."""
+        """Forget the temporal state and the tracked people."""
         self.front_end.reset()
-        self.states = [None]
+        self.states = {}
+        self.primary_id = None
         self.last_stamp = None
         self.last_frame_id = None
 
@@ -215,29 +249,45 @@ class PosePipeline:
                 reason = 'time went backwards'
         if reason:
             self.front_end.reset()
-            self.states = [None]
+            self.states = {}
         self.last_stamp, self.last_frame_id = stamp, frame_id
         return reason
 
     def process(self, image: np.ndarray, stamp: float = 0.0, frame_id: str = '',
-                intrinsics: np.ndarray = None, roi: tuple = None) -> PoseResult:
-        """Estimate the pose in ``image`` [H, W, 3] uint8 RGB taken at ``stamp`` seconds.
+                intrinsics: np.ndarray = None, roi: tuple = None,
+                boxes: list = None) -> PoseResult:
+        """Estimate the poses in ``image`` [H, W, 3] uint8 RGB taken at ``stamp`` seconds.
 
-        intrinsics: [3, 3] camera matrix or None; roi: (x0, y0, width, height) px or None.
+        intrinsics: [3, 3] camera matrix or None; roi: (x0, y0, width, height) px of the
+        person or None; boxes: several such boxes (an external person detector's; BlazePose
+        uses at most ``max_people``, Ψ_R the first) or None.
         """
         validate_image(image)
         start = time.perf_counter()
         reset = self._check_continuity(stamp, frame_id)
         height, width = image.shape[:2]
-        found = self.front_end.process(image, roi=roi, stamp=stamp)
+        if self.config.front_end == 'psi_r':
+            roi = boxes[0] if roi is None and boxes else roi
+            found = self.front_end.process(image, roi=roi, stamp=stamp)
+        else:
+            found = self.front_end.process(image, roi=roi, stamp=stamp, boxes=boxes)
         timings = {'front_end': (time.perf_counter() - start) * 1000.0}
         timings.update({f'front_end.{k}': v for k, v in found.timings_ms.items()})
-        people = found.people[:1]
+        people = found.people[:self.people_limit]
+        ids = [int(p.extras.get('track_id', -1)) for p in people]
         lifted, states, stage_ms = self.lifter.lift_people(
-            people, self.states[:len(people)], intrinsics, (width, height))
+            people, [self.states.get(i) for i in ids], intrinsics, (width, height))
         timings.update(stage_ms)
-        primary = lifted[0] if lifted else None
-        self.states = [states[0] if primary is not None else None]
+        self.states = {}
+        order = []
+        for index, (person, track_id) in enumerate(zip(lifted, ids)):
+            if person is not None:
+                person.track_id = track_id
+                self.states[track_id] = states[index]
+                order.append(index)
+        order = self._primary_first(order, people, ids)
+        primary = lifted[order[0]] if order else None
+        self.primary_id = primary.track_id if primary is not None else None
         timings['total'] = (time.perf_counter() - start) * 1000.0
         if primary is None:
             joints = self.machine.config.num_joints
@@ -255,8 +305,23 @@ class PosePipeline:
             correction_applied=primary.correction_applied,
             correction_discarded=primary.correction_discarded,
             correction_steps=primary.correction_steps, crop=primary.box, timings_ms=timings,
-            state_reset=reset, people=[p for p in lifted if p is not None],
-            detections=found.people)
+            state_reset=reset, track_id=primary.track_id,
+            people=[lifted[i] for i in order], detections=found.people)
+
+    def _primary_first(self, order: list, people: list, ids: list) -> list:
+        """Sort ``order`` (indices of lifted people) by decreasing 2D box area, primary first.
+
+        The primary is the previous one while its box is >= PRIMARY_KEEP x the largest, else
+        the largest.
+        """
+        area = {i: people[i].box[2] * people[i].box[3] for i in order}
+        order = sorted(order, key=lambda i: -area[i])
+        if len(order) > 1 and self.primary_id is not None and self.primary_id >= 0:
+            previous = [i for i in order if ids[i] == self.primary_id]
+            if previous and area[previous[0]] >= PRIMARY_KEEP * area[order[0]]:
+                order.remove(previous[0])
+                order.insert(0, previous[0])
+        return order
 
 
 def add_pipeline_arguments(parser) -> None:
@@ -273,10 +338,14 @@ def add_pipeline_arguments(parser) -> None:
     parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--threads', type=int, default=1,
                         help='CPU threads of torch and the front end (default 1)')
+    parser.add_argument('--max-people', type=int, default=PipelineConfig.max_people,
+                        help='BlazePose: the most people tracked and lifted per frame (default '
+                        f'{PipelineConfig.max_people}; 1: the single-person graph)')
 
 
 def config_from_arguments(args, **settings) -> PipelineConfig:
     """The :class:`PipelineConfig` of options added by :func:`add_pipeline_arguments`."""
     return PipelineConfig(model_path=args.model or '', front_end=args.front_end,
                           front_end_runtime=args.front_end_runtime, backend=args.backend,
-                          correction_preset=args.correction, threads=args.threads, **settings)
+                          correction_preset=args.correction, threads=args.threads,
+                          max_people=args.max_people, **settings)

@@ -29,6 +29,42 @@ def draw_pose_2d(image: np.ndarray, keypoints: np.ndarray, confidence: np.ndarra
     return np.asarray(canvas)
 
 
+def track_colour(track_id: int) -> tuple:
+    """Return a distinct (r, g, b) in [0, 1] per tracking ID (golden-ratio hues; -1 grey)."""
+    import colorsys
+
+    if track_id < 0:
+        return (0.6, 0.6, 0.6)
+    return colorsys.hsv_to_rgb((track_id * 0.618033988749895) % 1.0, 0.85, 0.95)
+
+
+def draw_people_2d(image: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray,
+                   track_ids: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+    """Return a copy of ``image`` with every person's skeleton and ID.
+
+    keypoints [P, 17, 2] px, confidence [P, 17] (slots without a finite, confident joint are
+    skipped); each person gets an 'ID n' label in their :func:`track_colour` above their
+    highest joint.
+    """
+    out = np.ascontiguousarray(image)
+    labels = []
+    for points, weights, track_id in zip(keypoints, confidence, track_ids):
+        keep = np.isfinite(points).all(axis=1) & (weights >= threshold)
+        if not keep.any():
+            continue
+        out = draw_pose_2d(out, points, weights, threshold)
+        top = points[keep][np.argmin(points[keep][:, 1])]
+        labels.append((int(track_id), top))
+    canvas = Image.fromarray(out)
+    draw = ImageDraw.Draw(canvas)
+    for track_id, (x, y) in labels:
+        colour = tuple(int(255 * c) for c in track_colour(track_id))
+        text = f'ID {track_id}' if track_id >= 0 else 'person'
+        draw.rectangle([x - 2, y - 16, x + 7 * len(text), y - 3], fill=colour)
+        draw.text((x, y - 16), text, fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
 def draw_side_view(joints3d: np.ndarray, size: int = 256, truth: np.ndarray = None,
                    extent_mm: float = 1100.0) -> np.ndarray:
     """[size, size, 3] uint8 side view of root-relative camera-frame poses [17, 3] mm: depth

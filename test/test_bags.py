@@ -91,7 +91,8 @@ def test_round_trip_report_matches_direct_pipeline(model, tmp_path, storage, com
         assert reader.topics == {
             topics.image: io.IMAGE_TYPE, topics.camera_info: io.CAMERA_INFO_TYPE,
             topics.truth: io.POSE_ARRAY_TYPE, '/hpm_pose/pose3d': io.POSE_ARRAY_TYPE,
-            '/hpm_pose/markers': io.MARKER_ARRAY_TYPE, '/diagnostics': io.DIAGNOSTICS_TYPE}
+            '/hpm_pose/markers': io.MARKER_ARRAY_TYPE, '/diagnostics': io.DIAGNOSTICS_TYPE,
+            '/humans/bodies/tracked': 'std_msgs/msg/String'}
         assert reader.count('/hpm_pose/pose3d') == FRAMES
     copied = read_topic(out, topics.image)
     assert [(s, bytes(d)) for s, d, _ in copied] == [(s, bytes(d)) for s, d, _ in images]
@@ -99,7 +100,7 @@ def test_round_trip_report_matches_direct_pipeline(model, tmp_path, storage, com
     np.testing.assert_allclose(np.stack(published), result['joints3d_camera'], atol=1e-6)
 
     again = evaluate_bag(make_pipeline(model), out, tmp_path / 'again', topics, progress=False)
-    assert again['warnings'] == {'input_messages_on_output_topics_dropped': 2 * FRAMES + len(
+    assert again['warnings'] == {'input_messages_on_output_topics_dropped': 3 * FRAMES + len(
         read_topic(out, '/diagnostics'))}
     np.testing.assert_array_equal(again['joints3d'], result['joints3d'])
     with io.BagReader(tmp_path / 'again') as reader:

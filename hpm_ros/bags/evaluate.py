@@ -1,8 +1,12 @@
 """`hpm bag-eval`: every image of a bag through the node's pipeline, offline and in order.
 
-Writes an output bag (the input topics copied unchanged, plus ``<prefix>/pose3d``,
-``<prefix>/markers`` and ``/diagnostics`` as the node publishes them) and a report folder
-(:mod:`hpm_ros.bags.report`). Deterministic: one pipeline, reset once, frames in bag order.
+Writes an output bag (the input topics copied unchanged, plus ``<prefix>/pose3d`` (the
+primary person), ``<prefix>/markers`` (every body), ``/humans/bodies/tracked`` and
+``/humans/bodies/<id>/skeleton3d`` (standard-message REP-155 topics, as the node without
+hri_msgs, :mod:`hpm_ros.ros.humans`) and ``/diagnostics`` as the node publishes them) and a
+report folder (:mod:`hpm_ros.bags.report`), whose arrays include every person
+(:func:`hpm_ros.estimate.people_arrays`). Deterministic: one pipeline, reset once, frames in
+bag order.
 
 The image topic holds sensor_msgs/Image or sensor_msgs/CompressedImage (JPEG / PNG, as
 ``image_transport`` records it); when the bag lacks ``--image-topic`` but has
@@ -25,7 +29,9 @@ from tqdm import tqdm
 
 from hpm_ros.bags import io
 from hpm_ros.errors import BagError, ImageEncodingError
+from hpm_ros.estimate import people_arrays
 from hpm_ros.pipeline import STAGES, add_pipeline_arguments
+from hpm_ros.rep155 import BODIES_PREFIX, BODY_TOPIC, TRACKED_TOPIC, body_id
 
 DIAGNOSTICS_PERIOD_NS = 1_000_000_000
 
@@ -101,6 +107,7 @@ class _Outputs:
             'stamp_ns', 'keypoints2d', 'confidence', 'joints3d', 'joints3d_raw',
             'joints3d_camera', 'valid', 'correction_applied', 'correction_discarded',
             'truth_m', 'timings_ms')}
+        self.people = []
         self.next_diagnostics = None
 
     def add(self, result, receive_ns: int, header_ns: int, frame_id: str, truth) -> None:
@@ -120,10 +127,21 @@ class _Outputs:
         row['timings_ms'].append([result.timings_ms[stage] for stage in STAGES])
         joints = result.joints3d_camera if result.valid else None
         prefix = self.topics.output_prefix
+        bodies = [p for p in result.people if np.isfinite(p.joints3d_camera).all()]
+        self.people.append(bodies)
         self.writer.write(f'{prefix}/pose3d', receive_ns,
                           io.pose_array_message(joints, header_ns, frame_id))
-        self.writer.write(f'{prefix}/markers', receive_ns,
-                          io.markers_message(joints, header_ns, frame_id))
+        self.writer.write(f'{prefix}/markers', receive_ns, io.markers_message(
+            joints, header_ns, frame_id,
+            bodies=[(p.track_id, p.joints3d_camera) for p in bodies] if joints is not None
+            else None))
+        named = [p for p in bodies if p.track_id >= 0]
+        self.writer.write(TRACKED_TOPIC, receive_ns, io.typestore().types['std_msgs/msg/String'](
+            data=' '.join(body_id(p.track_id) for p in named)))
+        for person in named:
+            self.writer.write(BODY_TOPIC.format(id=body_id(person.track_id), name='skeleton3d'),
+                              receive_ns, io.pose_array_message(person.joints3d_camera,
+                                                                header_ns, frame_id))
 
     def diagnostics(self, receive_ns: int, warnings: Counter, force: bool = False) -> None:
         if self.next_diagnostics is None:
@@ -133,6 +151,7 @@ class _Outputs:
         self.next_diagnostics = receive_ns + DIAGNOSTICS_PERIOD_NS
         timings = np.asarray(self.rows['timings_ms'] or [[0.0] * len(STAGES)])
         values = {'frames_processed': len(self.rows['valid']),
+                  'bodies_tracked': len(self.people[-1]) if self.people else 0,
                   'person_lost': int(np.sum(~np.asarray(self.rows['valid'], bool))),
                   'correction_applied': int(np.sum(self.rows['correction_applied'])),
                   'correction_discarded': int(np.sum(self.rows['correction_discarded']))}
@@ -151,6 +170,7 @@ class _Outputs:
                     'timings_ms'):
             out[key] = out[key].astype(np.float32)
         out['stamp_ns'] = out['stamp_ns'].astype(np.int64)
+        out.update(people_arrays(self.people, out['joints3d'].shape[1], camera=True))
         return out
 
 
@@ -197,9 +217,9 @@ def _run(pipeline, reader, writer, topics, infos, truth, total, chosen, warnings
     bar = tqdm(total=total, desc='bag-eval', disable=not progress, unit='frame')
     began = time.perf_counter()
     produced = {f'{topics.output_prefix}/pose3d', f'{topics.output_prefix}/markers',
-                topics.diagnostics}
+                topics.diagnostics, TRACKED_TOPIC}
     for connection, stamp, data in reader.messages():
-        if connection.topic in produced:
+        if connection.topic in produced or connection.topic.startswith(BODIES_PREFIX):
             warnings['input_messages_on_output_topics_dropped'] += 1
         elif connection.msgdef is not None and connection.msgdef.data:
             writer.write_raw(connection.topic, connection.msgtype, stamp, data,

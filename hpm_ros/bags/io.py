@@ -153,9 +153,13 @@ def pose_array_to_joints(msg):
     return np.array([[p.position.x, p.position.y, p.position.z] for p in msg.poses])
 
 
-def markers_message(joints_m, stamp: int, frame_id: str, namespace: str = 'hpm'):
+def markers_message(joints_m, stamp: int, frame_id: str, namespace: str = 'hpm',
+                    bodies: list = None):
     """visualization_msgs/MarkerArray: joint spheres and bones coloured by side (left red,
-    right green); a DELETEALL marker when ``joints_m`` is None."""
+    right green); a DELETEALL marker when ``joints_m`` is None. With ``bodies`` [(tracking
+    ID, joints [17, 3] m)] (``joints_m`` unused): a DELETEALL, then per body the same markers
+    with ids ID*100 + 0..3, joints and centre bones in the ID's colour (as the node's
+    :func:`hpm_ros.ros.humans.body_markers`, without the text label)."""
     types = typestore().types
     marker_type = types['visualization_msgs/msg/Marker']
     vector = types['geometry_msgs/msg/Vector3']
@@ -177,18 +181,30 @@ def markers_message(joints_m, stamp: int, frame_id: str, namespace: str = 'hpm')
             uv_coordinates=[], text='', mesh_resource='', mesh_file=mesh,
             mesh_use_embedded_materials=False)
 
-    if joints_m is None:
-        markers = [marker(0, marker_type.SPHERE_LIST, marker_type.DELETEALL, 0.0,
-                          (0.0, 0.0, 0.0), [])]
-    else:
-        joints = np.asarray(joints_m, dtype=np.float64)
-        markers = [marker(0, marker_type.SPHERE_LIST, marker_type.ADD, 0.05, (1.0, 1.0, 1.0),
-                          [_point(j) for j in joints])]
+    def skeleton(joints, base, joint_rgb, centre_rgb):
+        joints = np.asarray(joints, dtype=np.float64)
+        out = [marker(base, marker_type.SPHERE_LIST, marker_type.ADD, 0.05, joint_rgb,
+                      [_point(j) for j in joints])]
         for marker_id, side in enumerate(('left', 'right', 'center'), start=1):
             points = [_point(joints[j]) for bone in H36M17.bones
                       if bone_side(*bone) == side for j in bone]
-            markers.append(marker(marker_id, marker_type.LINE_LIST, marker_type.ADD, 0.02,
-                                  _SIDE_COLORS[side], points))
+            rgb = centre_rgb if side == 'center' else _SIDE_COLORS[side]
+            out.append(marker(base + marker_id, marker_type.LINE_LIST, marker_type.ADD, 0.02,
+                              rgb, points))
+        return out
+
+    delete = marker(0, marker_type.SPHERE_LIST, marker_type.DELETEALL, 0.0, (0.0, 0.0, 0.0), [])
+    if bodies is not None:
+        from hpm_ros.render import track_colour
+
+        markers = [delete]
+        for track_id, joints in bodies:
+            colour = track_colour(track_id)
+            markers += skeleton(joints, max(track_id, 0) * 100, colour, colour)
+    elif joints_m is None:
+        markers = [delete]
+    else:
+        markers = skeleton(joints_m, 0, (1.0, 1.0, 1.0), _SIDE_COLORS['center'])
     return types[MARKER_ARRAY_TYPE](markers=markers)
 
 

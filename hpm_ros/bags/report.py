@@ -67,7 +67,9 @@ def summarise(result: dict, config) -> dict:
         'front_end': config.front_end, 'model': str(config.resolved_model_path()),
         'backend': config.backend,
         'correction_preset': config.correction_preset,
-        'frames_with_truth': int(np.isfinite(result['truth_m']).all(axis=(1, 2)).sum())}
+        'frames_with_truth': int(np.isfinite(result['truth_m']).all(axis=(1, 2)).sum()),
+        'bodies_max': int((result['track_id'] >= 0).sum(axis=1).max()),
+        'track_ids': sorted(int(i) for i in np.unique(result['track_id']) if i >= 0)}
     found = accuracy(result)
     if found:
         summary.update(
@@ -172,14 +174,22 @@ def plot_per_frame(result: dict, found: dict, png_path: Path) -> Path:
 
 
 def render_frames(result: dict, png_path: Path, joint_confidence: float) -> Path:
-    """Strip of the chosen frames: 2D overlay, then the 3D side view (truth in grey)."""
+    """Write the strip of the chosen frames; return its path.
+
+    Each frame: every person's 2D overlay with their ID, then the primary person's 3D side
+    view (truth in grey).
+    """
     from PIL import Image
 
-    from hpm_ros.render import draw_pose_2d, draw_side_view, strip
+    from hpm_ros.render import draw_people_2d, draw_side_view, strip
 
     panels = []
     for _, image, pose, truth_m in result['strip']:
-        panels.append(draw_pose_2d(image, pose.keypoints2d, pose.confidence, joint_confidence))
+        people = pose.people or []
+        panels.append(draw_people_2d(
+            image, np.array([p.keypoints2d for p in people]).reshape(-1, 17, 2),
+            np.array([p.confidence for p in people]).reshape(-1, 17),
+            np.array([p.track_id for p in people]), joint_confidence))
         truth = None if truth_m is None else root_relative(np.asarray(truth_m) * 1000.0)
         if pose.valid:
             panels.append(draw_side_view(pose.joints3d, truth=truth))
@@ -205,7 +215,9 @@ def write_report(result: dict, folder, bag, output_bag, config) -> Path:
     (folder / 'results.json').write_text(json.dumps(summary, indent=2))
     np.savez(folder / 'frames.npz', **{key: result[key] for key in (
         'stamp_ns', 'keypoints2d', 'confidence', 'joints3d', 'joints3d_raw', 'joints3d_camera',
-        'valid', 'correction_applied', 'correction_discarded', 'truth_m', 'timings_ms')},
+        'valid', 'correction_applied', 'correction_discarded', 'truth_m', 'timings_ms',
+        'keypoints2d_people', 'confidence_people', 'joints3d_people', 'joints3d_camera_people',
+        'track_id')},
         timing_names=np.array(STAGES))
     plot_per_frame(result, accuracy(result), folder / 'error_plot.png')
     render_frames(result, folder / 'strip.png', config.joint_confidence)

@@ -6,10 +6,13 @@ and out. The demo starts ``hpm_pose_node`` with its defaults (BlazePose front en
 lifter, the 'aligned' correction) as a separate process, publishes the frames with a nominal
 CameraInfo at the clip's rate from this process (reliable QoS: a raw frame is 995 KB, more
 than Fast DDS's default transports carry best effort between processes), collects the node's
-PoseArray messages and writes an output folder: ``demo.gif`` (each frame with the 3D skeleton
-projected back onto it, beside a side view of the 3D pose), ``summary.md`` and
-``results.json`` (rates, latency, the share of frames with a person against the clip's
-labels), ``poses.npz``.
+PoseArray messages (the primary person) and MarkerArray messages (every body, see
+:func:`hpm_ros.ros.humans.body_markers`) and writes an output folder: ``demo.gif`` (each frame
+with every body's 3D skeleton projected back onto it and labelled with its ID, beside a side
+view of the primary person's 3D pose), ``summary.md`` and ``results.json`` (rates, latency,
+bodies per frame, the share of frames with a person against the clip's labels), ``poses.npz``.
+``hpm demo --clip test/data/people/crossing.mp4`` shows two people (a composite of real frames,
+``test/data/people/SOURCE.md``).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ DEMO_DOMAIN_ID = 87
 IMAGE_TOPIC = '/hpm_demo/image'
 CAMERA_INFO_TOPIC = '/hpm_demo/camera_info'
 POSE_TOPIC = '/hpm_pose/pose3d'
+MARKER_TOPIC = '/hpm_pose/markers'
 FRAME_ID = 'camera_optical_frame'
 # Labels of samples/room_walk.mp4, by looking at every frame: most of a body in view, and
 # nobody in view (frames with only feet or a head at the border are in neither).
@@ -59,10 +63,15 @@ def load_clip(path: Path = None, max_frames: int = None) -> DemoClip:
 
 @dataclass
 class DemoRecord:
-    """What came back: send times and received poses by frame index."""
+    """What came back.
+
+    sent, received: send times and received poses by frame index; bodies: {frame index:
+    {body ID: joints [17, 3] m}} from the markers.
+    """
 
     sent: dict = field(default_factory=dict)
     received: dict = field(default_factory=dict)
+    bodies: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -88,6 +97,7 @@ def _camera_stream(clip: DemoClip, rate_hz: float, record: DemoRecord, node_log:
     from geometry_msgs.msg import PoseArray
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
+    from visualization_msgs.msg import Marker, MarkerArray
 
     from hpm_ros.ros.conversions import (intrinsics_to_camera_info, rgb_to_image_msg,
                                          seconds_to_stamp, stamp_to_seconds)
@@ -109,7 +119,18 @@ def _camera_stream(clip: DemoClip, rate_hz: float, record: DemoRecord, node_log:
         with record.lock:
             record.received[index] = (time.perf_counter(), positions, message.header.frame_id)
 
+    def on_markers(message: MarkerArray) -> None:
+        from hpm_ros.ros.humans import MARKERS_PER_BODY
+
+        for marker in message.markers:
+            if marker.action == Marker.ADD and marker.type == Marker.SPHERE_LIST:
+                index = int(round((stamp_to_seconds(marker.header.stamp) - base) * rate_hz))
+                joints = np.array([[p.x, p.y, p.z] for p in marker.points], dtype=np.float64)
+                with record.lock:
+                    record.bodies.setdefault(index, {})[marker.id // MARKERS_PER_BODY] = joints
+
     node.create_subscription(PoseArray, POSE_TOPIC, on_pose, 10)
+    node.create_subscription(MarkerArray, MARKER_TOPIC, on_markers, 10)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     try:
@@ -148,16 +169,18 @@ def _camera_stream(clip: DemoClip, rate_hz: float, record: DemoRecord, node_log:
         rclpy.try_shutdown(context=context)
 
 
-def summarise(record: DemoRecord, clip: DemoClip, rate_hz: float) -> dict:
-    """Rates, latency and drops of what came back; recall on the labelled frames with a
-    person and false poses on the labelled empty frames."""
+def summarise(record: DemoRecord, clip: DemoClip, rate_hz: float,
+              labelled: bool = True) -> dict:
+    """Rates, latency, drops and bodies of what came back; with ``labelled`` (the shipped
+    clip) recall on the labelled frames with a person and false poses on the labelled empty
+    frames."""
     indices = sorted(record.received)
     with_person = {i for i in indices if len(record.received[i][1]) == 17}
     latency_ms = np.array([(record.received[i][0] - record.sent[i]) * 1000.0 for i in indices])
     times = np.array([record.received[i][0] for i in indices])
-    person = [i for i in PERSON_FRAMES if i < len(clip.frames)]
-    empty = [i for i in EMPTY_FRAMES if i < len(clip.frames)]
-    return {
+    person = [i for i in PERSON_FRAMES if i < len(clip.frames)] if labelled else []
+    empty = [i for i in EMPTY_FRAMES if i < len(clip.frames)] if labelled else []
+    summary = {
         'frames_published': len(record.sent), 'poses_received': len(indices),
         'poses_with_person': len(with_person), 'frames_dropped': len(record.sent) - len(indices),
         'camera_rate_hz': rate_hz,
@@ -170,17 +193,26 @@ def summarise(record: DemoRecord, clip: DemoClip, rate_hz: float) -> dict:
         'labelled_empty_frames': len(empty),
         'false_pose_pct': 100.0 * len(with_person.intersection(empty)) / max(1, len(empty)),
         'frame_ids': sorted({record.received[i][2] for i in indices}),
+        'bodies_max': max([len(b) for b in record.bodies.values()] + [0]),
+        'frames_with_two_or_more_bodies': sum(len(b) >= 2 for b in record.bodies.values()),
+        'body_ids': sorted({i for b in record.bodies.values() for i in b}),
     }
+    if not labelled:
+        for key in ('labelled_person_frames', 'person_recall_pct', 'labelled_empty_frames',
+                    'false_pose_pct'):
+            del summary[key]
+    return summary
 
 
 def render_gif(record: DemoRecord, clip: DemoClip, path: Path, every: int = 2) -> Path:
-    """Animated GIF: each received frame with the 3D skeleton projected onto it (the node's
-    camera-frame output through the CameraInfo it was sent) beside a side view of the
-    root-relative 3D pose; frames without a person show the frame alone."""
+    """Animated GIF: each received frame with every body's 3D skeleton projected onto it (the
+    node's camera-frame output through the CameraInfo it was sent) and its ID, beside a side
+    view of the primary person's root-relative 3D pose; frames without a person show the
+    frame alone."""
     from PIL import Image
 
     from hpm_ros.geometry import project_points
-    from hpm_ros.render import draw_pose_2d, draw_side_view, strip
+    from hpm_ros.render import draw_people_2d, draw_side_view, strip
 
     pictures = []
     blank = np.full((256, 256, 3), 255, np.uint8)
@@ -190,9 +222,12 @@ def render_gif(record: DemoRecord, clip: DemoClip, path: Path, every: int = 2) -
         if len(positions) != 17:
             pictures.append(Image.fromarray(strip([frame, blank], height=240)))
             continue
-        points = project_points(positions * 1000.0, clip.intrinsics)
+        bodies = record.bodies.get(index) or {-1: positions}
+        points = np.stack([project_points(joints * 1000.0, clip.intrinsics)
+                           for joints in bodies.values()])
+        overlay = draw_people_2d(frame, points, np.ones(points.shape[:2]), np.array(list(bodies)))
         side = draw_side_view(positions * 1000.0 - positions[0] * 1000.0)
-        pictures.append(Image.fromarray(strip([draw_pose_2d(frame, points), side], height=240)))
+        pictures.append(Image.fromarray(strip([overlay, side], height=240)))
     if pictures:
         pictures[0].save(path, save_all=True, append_images=pictures[1:], loop=0,
                          duration=int(1000 * every / clip.rate_hz))
@@ -218,7 +253,7 @@ def run_demo(output: Path, max_frames: int = None, model_path: Path = None,
         _camera_stream(clip, clip.rate_hz, record, node_log, process, startup_timeout_s)
     finally:
         exit_code = process.stop()
-    summary = summarise(record, clip, clip.rate_hz)
+    summary = summarise(record, clip, clip.rate_hz, labelled=clip_path is None)
     summary.update({'model': str(model_path or 'default'), 'correction': correction,
                     'node_exit_code': exit_code, 'domain_id': domain_id})
     (output / 'results.json').write_text(json.dumps(summary, indent=2))
@@ -227,8 +262,16 @@ def run_demo(output: Path, max_frames: int = None, model_path: Path = None,
     for row, index in enumerate(received):
         if len(record.received[index][1]) == 17:
             poses[row] = record.received[index][1]
+    slots = max([len(record.bodies.get(i, {})) for i in received] + [1])
+    bodies = np.full((len(received), slots, 17, 3), np.nan)
+    body_ids = np.full((len(received), slots), -1, dtype=np.int64)
+    for row, index in enumerate(received):
+        for slot, (body, joints) in enumerate(sorted(record.bodies.get(index, {}).items())):
+            if joints.shape == (17, 3):
+                bodies[row, slot], body_ids[row, slot] = joints, body
     np.savez(output / 'poses.npz', frames=np.array(received, dtype=np.int64),
-             joints3d_camera_m=poses, intrinsics=clip.intrinsics)
+             joints3d_camera_m=poses, intrinsics=clip.intrinsics,
+             joints3d_camera_people_m=bodies, track_id=body_ids)
     render_gif(record, clip, output / 'demo.gif')
     (output / 'summary.md').write_text(format_summary(summary))
     return summary

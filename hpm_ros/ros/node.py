@@ -8,12 +8,14 @@ on it is, else best effort (:mod:`hpm_ros.ros.image_input`; the
 the person's box in the image; used while it is at most ``ROI_MAX_AGE_S`` old).
 Publishes, reliable with depth 10: ``~/pose3d`` (geometry_msgs/PoseArray, one pose per joint in
 the order of the read-only ``joint_names`` parameter (H36M-17), positions in metres in the
-image's frame_id (camera optical frame), stamped with the image's stamp), ``~/markers``
-(visualization_msgs/MarkerArray), optional ``~/debug_image`` (the 2D skeleton drawn on the
-frame) and ``/diagnostics`` (rates, frame counts, per-stage latency, correction and error
-counts, backend, model, and the input's rate, frames lost in transport and QoS: WARN while no
-image arrives, when the input stops for ``input_timeout_s`` or collapses,
-:mod:`hpm_ros.rate_monitor`).
+image's frame_id (camera optical frame), stamped with the image's stamp; the primary person,
+see :mod:`hpm_ros.pipeline`), ``~/markers`` (visualization_msgs/MarkerArray, every body),
+optional ``~/debug_image`` (the 2D skeletons drawn on the frame) and ``/diagnostics`` (rates,
+frame counts, per-stage latency, correction and error counts, bodies tracked, backend, model,
+and the input's rate, frames lost in transport and QoS: WARN while no image arrives, when the
+input stops for ``input_timeout_s`` or collapses, :mod:`hpm_ros.rate_monitor`). Several
+people (``max_people``): REP-155-style per-body topics and the external ``~/person_boxes``
+subscription, :mod:`hpm_ros.ros.humans`.
 
 When nobody is found (the front end's person gate, Ψ_R's ``lost_confidence``) the node
 publishes an empty PoseArray with the image's header and a MarkerArray holding one DELETEALL
@@ -57,8 +59,9 @@ from hpm_ros.errors import CalibrationError, HpmError, ImageEncodingError
 from hpm_ros.pipeline import STAGES, PosePipeline
 from hpm_ros.rate_monitor import InputRateMonitor
 from hpm_ros.ros.conversions import (camera_info_to_intrinsics, delete_markers,
-                                     diagnostics_message, pose_to_markers, pose_to_pose_array,
+                                     diagnostics_message, pose_to_pose_array,
                                      rgb_to_image_msg, roi_to_box, stamp_to_seconds)
+from hpm_ros.ros.humans import BodyTopics, PersonBoxesSubscription, body_markers
 from hpm_ros.ros.image_input import ImageInput
 from hpm_ros.ros.parameters import (PARAMETERS, SPECS, check_value, correction_overrides,
                                     pipeline_config)
@@ -72,8 +75,8 @@ FUTURE_TOLERANCE_S = 60.0
 ROI_MAX_AGE_S = 1.0
 ERROR_KINDS = ('image', 'camera_info', 'stale_frame', 'future_stamp', 'pipeline')
 COUNTS = ('frames_received', 'frames_processed', 'frames_dropped', 'person_lost',
-          'state_resets', 'correction_applied', 'correction_discarded',
-          *(f'errors_{kind}' for kind in ERROR_KINDS))
+          'state_resets', 'correction_applied', 'correction_discarded', 'bodies_tracked',
+          'bodies_max', *(f'errors_{kind}' for kind in ERROR_KINDS))
 
 
 def _descriptor(spec) -> ParameterDescriptor:
@@ -115,6 +118,7 @@ class PoseNode(LifecycleNode):
         self.inputs = []
         self.outputs = []
         self.image_input = None
+        self.person_boxes = None
         self.configure_error = ''
         self.quiet_configure = False
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -138,13 +142,15 @@ class PoseNode(LifecycleNode):
         self.debug_publisher = (self.create_lifecycle_publisher(Image, '~/debug_image', 10)
                                 if values['publish_debug_image'] else None)
         self.diagnostics_publisher = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.body_topics = BodyTopics(self)
         self.diagnostics_timer = self.create_timer(values['diagnostics_period_s'],
                                                    self._publish_diagnostics)
         checkpoint = pipeline.checkpoint
         self.get_logger().info(
             f'configured: front end {values["front_end"]}, lifter {checkpoint.path} '
             f'({checkpoint.config.name}), backend {pipeline.backend.name}, correction '
-            f'{values["correction_preset"]}')
+            f'{values["correction_preset"]}, up to {values["max_people"]} people (body '
+            f'topics: {self.body_topics.message_types})')
 
     def _reset_stream(self) -> None:
         """Fresh per-stream state: counters, timings, the newest frame, stamps, calibration."""
@@ -180,10 +186,13 @@ class PoseNode(LifecycleNode):
                                      qos_profile_sensor_data),
             self.create_subscription(RegionOfInterest, 'roi', self._on_roi,
                                      qos_profile_sensor_data)]
+        self.person_boxes = PersonBoxesSubscription(self, '~/person_boxes',
+                                                    qos_profile_sensor_data)
         self.stopping.clear()
         self.worker = threading.Thread(target=self._work, name='hpm_pose_worker')
         self.worker.start()
-        self.get_logger().info('active')
+        self.get_logger().info(f'active (external person boxes: '
+                               f'{self.person_boxes.message_type})')
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -210,6 +219,9 @@ class PoseNode(LifecycleNode):
         for subscription in self.inputs:
             self.destroy_subscription(subscription)
         self.inputs = []
+        if self.person_boxes is not None:
+            self.person_boxes.close()
+            self.person_boxes = None
         self.stop()
 
     def _release(self) -> None:
@@ -220,6 +232,7 @@ class PoseNode(LifecycleNode):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
         self.destroy_publisher(self.diagnostics_publisher)
+        self.body_topics.close()
         with self.pipeline_lock:
             self.pipeline.front_end.close()
             self.pipeline = None
@@ -377,11 +390,13 @@ class PoseNode(LifecycleNode):
             return
         height, width = image.shape[:2]
         roi = self._current_roi(width, height)
+        boxes = self.person_boxes.current() if roi is None else None
         converted = time.perf_counter()
         try:
             with self.pipeline_lock:
                 result = self.pipeline.process(image, stamp, message.header.frame_id,
-                                               self._intrinsics_for(width, height), roi)
+                                               self._intrinsics_for(width, height), roi,
+                                               boxes)
         except (HpmError, ValueError, RuntimeError) as error:
             self._count_error('pipeline', f'frame skipped: {type(error).__name__}: {error}')
             return
@@ -391,20 +406,24 @@ class PoseNode(LifecycleNode):
         finite = not result.valid or bool(np.isfinite(result.joints3d_camera).all())
         if not finite:
             self._count_error('pipeline', f'non-finite pose at {stamp:.3f} s: published as lost')
+        bodies = [p for p in result.people if np.isfinite(p.joints3d_camera).all()]
         if result.valid and finite:
             self.pose_publisher.publish(pose_to_pose_array(result.joints3d_camera, header))
-            self.marker_publisher.publish(pose_to_markers(
-                result.joints3d_camera, header, self.values['marker_lifetime_s']))
+            self.marker_publisher.publish(body_markers(
+                bodies, header, self.values['marker_lifetime_s']))
         else:
             with self.stats_lock:
                 self.counts['person_lost'] += 1
             self.pose_publisher.publish(PoseArray(header=header))
             self.marker_publisher.publish(delete_markers(header))
+        self.body_topics.publish(bodies, header, width, height)
         if self.debug_publisher is not None:
-            from hpm_ros.render import draw_pose_2d
+            from hpm_ros.render import draw_people_2d
 
-            overlay = draw_pose_2d(image, result.keypoints2d, result.confidence,
-                                   self.values['joint_confidence'])
+            overlay = draw_people_2d(
+                image, np.array([p.keypoints2d for p in bodies]).reshape(-1, 17, 2),
+                np.array([p.confidence for p in bodies]).reshape(-1, 17),
+                np.array([p.track_id for p in bodies]), self.values['joint_confidence'])
             self.debug_publisher.publish(rgb_to_image_msg(overlay, header))
         published = time.perf_counter()
         with self.stats_lock:
@@ -412,6 +431,8 @@ class PoseNode(LifecycleNode):
             self.counts['correction_applied'] += int(result.correction_applied)
             self.counts['correction_discarded'] += int(result.correction_discarded)
             self.counts['state_resets'] += int(bool(result.state_reset))
+            self.counts['bodies_tracked'] = len(bodies)
+            self.counts['bodies_max'] = max(self.counts['bodies_max'], len(bodies))
             for stage in STAGES:
                 self.timings[stage].append(result.timings_ms[stage])
             self.timings['node_overhead'].append(
@@ -427,6 +448,7 @@ class PoseNode(LifecycleNode):
         rate = (counts['frames_processed'] - processed_then) / max(now - start, 1e-6)
         self.window_start = (now, counts['frames_processed'], errors)
         values = {'rate_hz': rate, 'backend': self.pipeline.backend.name,
+                  'person_box_errors': self.person_boxes.errors if self.person_boxes else 0,
                   'model': str(self.pipeline.checkpoint.path),
                   'correction_preset': self.values['correction_preset'], **counts}
         for stage, samples in timings.items():

@@ -44,6 +44,17 @@ PARAMETERS = (
                   0.0, 10000.0),
     ParameterSpec('person_min_visible_landmarks', 8, 'BlazePose: least number of landmarks '
                   'seen with confidence >= 0.5', 0, 33),
+    ParameterSpec('max_people', 4, 'BlazePose: the most people tracked and lifted per frame '
+                  "(1: mediapipe's single-person graph, the detector alone)", 1, 16),
+    ParameterSpec('person_box_source', 'both', 'BlazePose, several people: where new people '
+                  'are looked for: pose_detector (detector runs with the known people masked), '
+                  'faces (BlazeFace seeds) or both', choices=('pose_detector', 'faces', 'both')),
+    ParameterSpec('face_detector', 'full', 'BlazeFace variant of the faces box source: full '
+                  '(to about 5 m) or short (about 2 m)', choices=('full', 'short')),
+    ParameterSpec('person_search_interval', 5, 'BlazePose, several people: look for new '
+                  'people every this many frames while others are tracked', 1, 1000),
+    ParameterSpec('track_expiry_s', 1.0, 'how long a person out of sight keeps their ID (s)',
+                  0.0, 60.0),
     ParameterSpec('model_path', '', 'lifter checkpoint; empty = the shipped model of the front '
                   'end (models/hpm_keypoints.pt for blazepose, models/hpm_lite.pt for psi_r)'),
     ParameterSpec('backend', 'torch', 'inference backend of Ψ_T (and Ψ_R)',
@@ -126,4 +137,7 @@ def pipeline_config(values: dict) -> PipelineConfig:
         correction_overrides=correction_overrides(values), crop_policy=values['crop_policy'],
         crop_margin=values['crop_margin'], lost_confidence=values['lost_confidence'],
         joint_confidence=values['joint_confidence'],
-        state_reset_gap_s=values['state_reset_gap_s'], nominal_depth_m=values['nominal_depth_m'])
+        state_reset_gap_s=values['state_reset_gap_s'], nominal_depth_m=values['nominal_depth_m'],
+        max_people=values['max_people'], box_source=values['person_box_source'],
+        face_detector=values['face_detector'], search_interval=values['person_search_interval'],
+        track_expiry_s=values['track_expiry_s'])

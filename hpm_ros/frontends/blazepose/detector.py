@@ -49,20 +49,22 @@ def letterbox_roi(width: int, height: int) -> Roi:
     return Roi(width / 2.0, height / 2.0, float(max(width, height)), 0.0)
 
 
-def detector_input(image: np.ndarray) -> np.ndarray:
-    """``image`` [H, W, 3] uint8 RGB -> [1, 224, 224, 3] float32 in [-1, 1], letterboxed."""
-    pixels = crop(image, letterbox_roi(image.shape[1], image.shape[0]), INPUT_SIZE,
-                  border_zero=True)
+def detector_input(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """``image`` [H, W, 3] uint8 RGB -> [1, size, size, 3] float32 in [-1, 1], letterboxed."""
+    pixels = crop(image, letterbox_roi(image.shape[1], image.shape[0]), size, border_zero=True)
     return (pixels.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0))[None]
 
 
-def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float = INPUT_SIZE) -> tuple:
-    """Raw [N, 12] (XYWH + 4 keypoints, ``scale`` units) -> boxes [N, 4], keypoints [N, 4, 2].
+def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float = INPUT_SIZE,
+                 num_keypoints: int = NUM_KEYPOINTS) -> tuple:
+    """Raw [N, 4 + 2 K] (XYWH + K keypoints, ``scale`` units) -> boxes, keypoints.
 
-    Boxes (xmin, ymin, xmax, ymax) and keypoints (x, y) are normalised to the model input;
-    anchors [N, 4] (x, y, w, h) as :func:`ssd_anchors` (w = h = 1 for the pose detector).
+    Boxes [N, 4], keypoints [N, K, 2] (K = ``num_keypoints``: 4 for the pose detector, 6 for
+    the face detectors). Boxes (xmin, ymin, xmax, ymax) and keypoints (x, y) are normalised
+    to the model input; anchors [N, 4] (x, y, w, h) as :func:`ssd_anchors` (w = h = 1 for
+    the pose detector).
     """
-    raw = np.asarray(raw, dtype=np.float32).reshape(-1, NUM_COORDS)
+    raw = np.asarray(raw, dtype=np.float32).reshape(-1, 4 + 2 * num_keypoints)
     centre = anchors[:, None, :2]
     size = anchors[:, None, 2:4]
     x_centre = raw[:, 0] / scale * anchors[:, 2] + anchors[:, 0]
@@ -71,7 +73,7 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray, scale: float = INPUT_SIZE
     height = raw[:, 3] / scale * anchors[:, 3]
     boxes = np.stack([x_centre - width / 2, y_centre - height / 2,
                       x_centre + width / 2, y_centre + height / 2], axis=1)
-    keypoints = raw[:, 4:].reshape(-1, NUM_KEYPOINTS, 2) / scale * size + centre
+    keypoints = raw[:, 4:].reshape(-1, num_keypoints, 2) / scale * size + centre
     return boxes.astype(np.float32), keypoints.astype(np.float32)
 
 
