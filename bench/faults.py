@@ -365,14 +365,16 @@ def run_cases(names: tuple, domain_id: int, soak_frames: int = 2400) -> list:
             folder = Path(scratch) / name
             folder.mkdir()
             domain = domain_id + 10 * index
-            if name == 'start_errors':
-                rows += case_start_errors(folder, domain)
-            elif name == 'offline_tools':
-                rows += case_offline_tools(folder)
-            elif name == 'over_rate_and_soak':
-                rows += case_over_rate_and_soak(folder, domain, soak_frames)
-            else:
-                rows += globals()[f'case_{name}'](folder, domain)
+            try:
+                if name == 'offline_tools':
+                    rows += case_offline_tools(folder)
+                elif name == 'over_rate_and_soak':
+                    rows += case_over_rate_and_soak(folder, domain, soak_frames)
+                else:
+                    rows += globals()[f'case_{name}'](folder, domain)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as error:
+                rows.append((name, 'the case runs', f'{type(error).__name__}: '
+                             f'{str(error).splitlines()[0][:120]}', False))
     return rows
 
 
