@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpm_ros.data.camera_prior import _rotation_to
 from hpm_ros.data.keypoint_clips import (CONFIDENCE_THRESHOLD, MIN_BOX_SIZE, keypoint_boxes,
                                          normalise_keypoints)
 
@@ -37,11 +36,18 @@ def nominal_intrinsics(image_size: tuple) -> np.ndarray:
 
 def virtual_rotations(centres_px: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     """[T, 3, 3] rotations R that take the ray of each pixel ``centres_px`` [T, 2] onto the
-    optical axis (x_virtual = R x_camera)."""
+    optical axis (x_virtual = R x_camera): the rotation about ray × z by their angle."""
     rays = np.concatenate([centres_px, np.ones((len(centres_px), 1))], axis=1) @ np.linalg.inv(
         intrinsics).T
     rays /= np.linalg.norm(rays, axis=1, keepdims=True)
-    return np.stack([_rotation_to(ray).T for ray in rays])
+    axis = np.stack([rays[:, 1], -rays[:, 0], np.zeros(len(rays))], axis=1)  # ray × z
+    sin, cos = np.linalg.norm(axis, axis=1), rays[:, 2]
+    k = axis / np.maximum(sin, 1e-12)[:, None]
+    cross = np.zeros((len(rays), 3, 3))
+    cross[:, 0, 1], cross[:, 0, 2], cross[:, 1, 2] = -k[:, 2], k[:, 1], -k[:, 0]
+    cross = cross - cross.transpose(0, 2, 1)
+    return (np.eye(3) + sin[:, None, None] * cross
+            + (1 - cos)[:, None, None] * cross @ cross)
 
 
 def to_virtual_plane(keypoints_px: np.ndarray, intrinsics: np.ndarray,
