@@ -192,6 +192,23 @@ def format_families(scores: KeypointScores) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def format_coverage(bank) -> str:
+    """Markdown table of a training bank: clips per pose family of their middle frame, from
+    recorded and from procedural motion, and the procedural labels behind each family."""
+    frames = bank.keypoints.shape[1]
+    lines = ['| pose family (middle frame) | clips | frames | recorded | procedural | '
+             'main procedural labels |', '|---|---|---|---|---|---|']
+    for family in POSE_FAMILIES:
+        mask = bank.families == family
+        recorded = mask & (bank.actions == 'mocap')
+        labels, counts = np.unique(bank.actions[mask & ~recorded], return_counts=True)
+        top = ', '.join(f'{label} {count}' for count, label in sorted(
+            zip(counts, labels), reverse=True)[:3])
+        lines.append(f'| {family} | {mask.sum()} | {mask.sum() * frames} | {recorded.sum()} | '
+                     f'{(mask & ~recorded).sum()} | {top} |')
+    return '\n'.join(lines) + '\n'
+
+
 def lift_check_case() -> tuple:
     """The small fixed held-out case that test/test_lift.py recomputes through `hpm lift`:
     (LiftInput, true joints [T, 17, 3] mm root-relative camera frame)."""
@@ -212,8 +229,17 @@ def main(argv: list = None) -> int:
     parser.add_argument('--per-trial', type=int, default=2)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--exact', action='store_true', help='also the exact-2D tables')
+    parser.add_argument('--coverage', metavar='RECIPE',
+                        help='only print the pose-family coverage of a recipe\'s training bank')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.coverage:
+        from hpm_ros.training.config import load_train_config
+        from hpm_ros.training.run import keypoint_bank, resolve_mocap_dir
+
+        config = load_train_config(args.coverage)
+        print(format_coverage(keypoint_bank(config, resolve_mocap_dir(config.data.mocap_dir))))
+        return 0
     lifter = KeypointLifter(args.model)
     sequences = held_out_sequences(find_mocap_root(), args.procedural, args.length,
                                    max_per_trial=args.per_trial)
