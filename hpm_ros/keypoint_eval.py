@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -192,6 +193,36 @@ def format_families(scores: KeypointScores) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def plot_scores(scores: KeypointScores, png_path) -> Path:
+    """Left: MPJPE per pose family and detector model (the last variant); right: MPJPE per
+    detector model and variant."""
+    from hpm_ros.figures import new_figure, save_figure
+
+    detectors, variants = list(scores.families), _variants(scores)
+    figure, (families, bars) = new_figure(1, 2, figsize=(12, 4))
+    width = 0.8 / len(detectors)
+    for index, detector in enumerate(detectors):
+        errors = scores.mpjpe[(detector, variants[-1])]
+        heights = [errors[scores.families[detector] == f].mean()
+                   if (scores.families[detector] == f).any() else 0.0 for f in POSE_FAMILIES]
+        families.bar(np.arange(len(POSE_FAMILIES)) + (index - (len(detectors) - 1) / 2) * width,
+                     heights, width, label=detector)
+    families.set_xticks(np.arange(len(POSE_FAMILIES)), POSE_FAMILIES, rotation=20)
+    families.set_ylabel(f'MPJPE {variants[-1]} (mm)')
+    families.legend(fontsize=8)
+    width = 0.8 / len(variants)
+    for index, variant in enumerate(variants):
+        heights = [scores.mpjpe[(d, variant)].mean() for d in detectors]
+        bars.bar(np.arange(len(detectors)) + (index - (len(variants) - 1) / 2) * width,
+                 heights, width, label=variant)
+    bars.set_xticks(np.arange(len(detectors)), detectors)
+    bars.set_ylabel('MPJPE (mm)')
+    bars.set_ylim(bottom=0.8 * min(scores.mpjpe[(d, v)].mean() for d in detectors
+                                   for v in variants))
+    bars.legend(fontsize=8)
+    return save_figure(figure, png_path)
+
+
 def format_coverage(bank) -> str:
     """Markdown table of a training bank: clips per pose family of their middle frame, from
     recorded and from procedural motion, and the procedural labels behind each family."""
@@ -229,6 +260,7 @@ def main(argv: list = None) -> int:
     parser.add_argument('--per-trial', type=int, default=2)
     parser.add_argument('--threads', type=int, default=1)
     parser.add_argument('--exact', action='store_true', help='also the exact-2D tables')
+    parser.add_argument('--plot', help='also write the per-family and per-detector plot here')
     parser.add_argument('--coverage', metavar='RECIPE',
                         help='only print the pose-family coverage of a recipe\'s training bank')
     args = parser.parse_args(argv)
@@ -251,6 +283,8 @@ def main(argv: list = None) -> int:
     print(format_scores(scores, f'{len(sequences)} held-out sequences of {args.length} frames, '
                         'camera prior, simulated detections'))
     print(format_families(scores))
+    if args.plot:
+        print(f'plot: {plot_scores(scores, args.plot)}')
     if args.exact:
         exact = {name: exact_detections(model) for name, model in DETECTOR_MODELS.items()}
         print(format_scores(evaluate_lifter(lifter, sequences, exact, corrections),

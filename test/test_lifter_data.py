@@ -233,3 +233,13 @@ def test_every_mocap_folder_maps_to_a_sane_skeleton():
                   'cmu_daz_10_14/10_01.bvh', 'accad/Male2_A1_Stand.bvh'):
         poses, _ = bvh_to_h36m(root / trial)
         assert motion_sanity(poses).ok, (trial, motion_sanity(poses).problems)
+
+
+def test_a_camera_that_a_long_motion_would_pass_steps_back():
+    poses = generate_family('arms_out', 30, 25.0, np.random.default_rng(6)).astype(np.float64)
+    walk = poses + np.linspace(-6000.0, 6000.0, 30)[:, None, None] * np.array([1.0, 0.0, 0.0])
+    prior = CameraPrior(distance_mm=(1500.0, 1500.0))
+    for seed in range(20):
+        camera = draw_camera(np.random.default_rng(seed), walk, prior)
+        depth = world_to_camera(walk, camera.rotation, camera.translation)[..., 2]
+        assert depth.min() >= 300.0 - 1e-6

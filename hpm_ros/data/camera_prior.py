@@ -8,7 +8,8 @@
 - image sizes: 640x480, 640x360, 848x480, 1280x720, 1920x1080, 1000x1000;
 - the person anywhere in the frame: their centre projects to a uniform point of the central
   80 % of the image (the camera's yaw and pitch are offset by that angle), and a draw is
-  repeated (up to 8 times) while more than 30 % of the joints fall outside the image.
+  repeated (up to 8 times) while more than 30 % of the joints fall outside the image;
+- a camera that a long motion would pass steps back until every joint is 0.3 m in front.
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import numpy as np
 
 from hpm_ros.data.synth_scene import Camera, look_at
 from hpm_ros.geometry import intrinsics_matrix, project_points, world_to_camera
+
+
+MIN_DEPTH_MM = 300.0
 
 
 @dataclass(frozen=True)
@@ -76,5 +80,13 @@ def draw_camera(rng: np.random.Generator, world: np.ndarray,
         inside = (joints[..., 2] > 100.0) & np.all(
             (pixels >= 0) & (pixels < camera.image_size), axis=-1)
         if 1.0 - inside.mean() <= prior.max_outside:
-            return camera
+            break
+    nearest = joints[..., 2].min()
+    if nearest < MIN_DEPTH_MM:
+        # A long motion can pass the camera: step back along the optical axis until every
+        # joint is in front of it.
+        position = -camera.rotation.T @ camera.translation - camera.rotation[2] * (
+            MIN_DEPTH_MM - nearest)
+        camera = Camera(camera.intrinsics, camera.rotation, -camera.rotation @ position,
+                        camera.image_size)
     return camera
