@@ -100,7 +100,12 @@ def build_lifter_bank(num_clips: int, clip_length: int, seed: int = 0, split: st
             start = int(rng.integers(0, len(motion) - clip_length + 1))
             motion, action = motion[start:start + clip_length], RECORDED_LABEL
         else:
-            motion, action = random_procedural(clip_length, fps, clip_seed, family_share)
+            # Two seconds of motion and a window of it: the families' keyframes start from a
+            # neutral pose, so the first frames alone would under-represent them.
+            motion, action = random_procedural(max(clip_length, int(2 * fps)), fps, clip_seed,
+                                               family_share)
+            start = int(rng.integers(0, len(motion) - clip_length + 1))
+            motion = motion[start:start + clip_length]
         world = adult_pose(motion, rng)
         detector = names[int(rng.choice(len(names), p=weights))]
         clip = lifter_clip(world, rng, detector, encoding)
