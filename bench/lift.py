@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from machine_info import machine_description, time_ms  # noqa: E402
 
 from hpm_ros.correction import PRESETS  # noqa: E402
-from hpm_ros.data.keypoint_clips import held_out_sequences  # noqa: E402
-from hpm_ros.data.keypoint_noise import KeypointNoise  # noqa: E402
+from hpm_ros.data.detector_models import DETECTOR_MODELS  # noqa: E402
+from hpm_ros.data.lifter_clips import held_out_sequences  # noqa: E402
 from hpm_ros.keypoint_eval import detector_input  # noqa: E402
 from hpm_ros.lift import KeypointLifter  # noqa: E402
 
@@ -31,7 +31,7 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sequence = held_out_sequences(None, 1, args.frames, seed=2)[0]
-    data = detector_input(sequence, 'coco17', KeypointNoise(), seed=1)
+    data = detector_input(sequence, DETECTOR_MODELS['coco'], seed=1)
     print(machine_description())
     print(f'{args.frames} frames of coco17 detections, {args.runs} runs\n')
     print('| correction | ms/frame p50 | ms/frame p95 | frames/s | × time of off |')

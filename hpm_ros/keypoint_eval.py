@@ -1,11 +1,13 @@
 """Held-out evaluation of a keypoints-front-end model: the numbers of its model card.
 
-Held-out motion (the CMU trials of synthetic_bank.HELD_OUT_TRIALS in windows of
-``length`` frames, and procedural motion of test-split seeds), each window seen by its own
-random camera; simulated detections (:mod:`hpm_ros.data.keypoint_noise`, one draw per window
-shared by every input joint set) in the layout of each input joint set; lifted through
-:class:`hpm_ros.lift.KeypointLifter` exactly as `hpm lift` does; MPJPE and P-MPJPE (mm,
-root-relative H36M-17) with and without the correction.
+Held-out performers (:mod:`hpm_ros.data.motion_sources`) in windows of ``length`` frames
+and procedural motion of test-split seeds, each window with its own adult body and a camera
+of the robot/room prior (:mod:`hpm_ros.data.lifter_clips`); detections simulated by each
+detector model (:mod:`hpm_ros.data.detector_models`, one draw per window) in that
+detector's joint set, with intrinsics; lifted through :class:`hpm_ros.lift.KeypointLifter`
+exactly as `hpm lift` does. Per frame: MPJPE and P-MPJPE (mm, root-relative H36M-17, camera
+frame), the best scale onto the truth, the predicted/true bone-length ratio, and the signed
+depth errors of legs and upper body (the depth tilt); per pose family.
 
     python -m hpm_ros.keypoint_eval --model models/hpm_keypoints.pt
 """
@@ -13,170 +15,237 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from hpm_ros.correction import CorrectionConfig, Corrector
-from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, HeldOutSequence, from_front_end,
-                                         held_out_sequences)
-from hpm_ros.data.keypoint_noise import KeypointNoise, simulate_detections
+from hpm_ros.data.detector_models import DETECTOR_MODELS, DetectorModel, exact_detections
+from hpm_ros.data.keypoint_clips import from_front_end
+from hpm_ros.data.keypoint_input import to_camera_frame
+from hpm_ros.data.lifter_clips import HeldOutSequence, held_out_sequences
+from hpm_ros.data.pose_families import POSE_FAMILIES
 from hpm_ros.geometry import root_relative
 from hpm_ros.lift import KeypointLifter, LiftInput
 from hpm_ros.metrics import mpjpe, p_mpjpe
+from hpm_ros.skeleton import H36M17
 
 NOISE_SEED = 20_000
-LIFT_CHECK = dict(procedural=1, length=50, joint_set='coco17', seed=3)
-# Variants without correction: Ψ_T's intermediate pose and Ψ_C's output before correction.
+LIFT_CHECK = dict(procedural=1, length=50, detector='coco', seed=3)
 UNCORRECTED = ['psi_t', 'raw']
-VARIANT_LABELS = {'psi_t': 'Ψ_T output', 'raw': 'Ψ_C, no correction'}
-# The correction settings of the model card: label -> (preset, knob overrides).
-CARD_CORRECTIONS = {
-    'paper': ('paper', {}),
-    'aligned': ('aligned', {}),
-    'official': ('official', {}),
-}
+LEGS = tuple(H36M17.index(n) for n in ('RKnee', 'RFoot', 'LKnee', 'LFoot'))
+UPPER = tuple(H36M17.index(n) for n in ('Neck', 'Head', 'LShoulder', 'RShoulder'))
+# The preset as shipped; 'default' (the checkpoint's stored settings, when they differ) is
+# added by main() and is what `hpm lift` uses.
+CARD_CORRECTIONS = {'aligned': ('aligned', {})}
 
 
-def detector_input(sequence: HeldOutSequence, joint_set: str, noise: KeypointNoise,
-                   seed: int, fps: float = 25.0) -> LiftInput:
-    """Simulated detections of ``sequence`` in the layout of ``joint_set``, with its image
+def detector_input(sequence: HeldOutSequence, detector: DetectorModel, seed: int,
+                   fps: float = 25.0) -> LiftInput:
+    """Simulated detections of ``sequence`` by ``detector`` in its joint set, with image
     size, intrinsics and ``fps``, as `hpm lift` reads them."""
-    detections = simulate_detections(sequence.keypoints, np.random.default_rng(seed), noise,
-                                     sequence.image_size)
+    detections, _ = detector.detect(sequence.joints3d.astype(np.float64), sequence.intrinsics,
+                                    sequence.image_size, np.random.default_rng(seed))
     keypoints, confidence = from_front_end(detections.keypoints, detections.confidence,
-                                           joint_set)
-    return LiftInput(keypoints, joint_set, sequence.image_size, confidence,
+                                           detector.joint_set)
+    return LiftInput(keypoints, detector.joint_set, sequence.image_size, confidence,
                      sequence.intrinsics, fps)
+
+
+def frame_diagnostics(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    """Per frame of root-relative camera-frame poses [N, 17, 3] mm: 'scale' (least-squares
+    factor taking the prediction onto the truth), 'bones' (mean predicted / true bone
+    length), 'depth_legs' and 'depth_upper' (mean signed depth error, mm, + = too far)."""
+    scale = (predicted * truth).sum((1, 2)) / np.maximum((predicted ** 2).sum((1, 2)), 1e-9)
+    parents, children = np.array(H36M17.bones).T
+    bone = np.linalg.norm(predicted[:, children] - predicted[:, parents], axis=-1)
+    true_bone = np.linalg.norm(truth[:, children] - truth[:, parents], axis=-1)
+    depth = predicted[..., 2] - truth[..., 2]
+    return {'scale': scale, 'bones': (bone / np.maximum(true_bone, 1e-9)).mean(axis=1),
+            'depth_legs': depth[:, list(LEGS)].mean(axis=1),
+            'depth_upper': depth[:, list(UPPER)].mean(axis=1)}
 
 
 @dataclass
 class KeypointScores:
-    """Per-frame errors: mpjpe[(joint_set, variant)] and p_mpjpe[...] [N] mm;
-    applied[(joint_set, preset)] [N] bool (correction applied); sequence_mpjpe[...] [S] mm,
-    the MPJPE of each held-out sequence (for paired comparisons between variants)."""
+    """Per-frame values keyed by (detector, variant): mpjpe, p_mpjpe [N] mm and the
+    diagnostics of :func:`frame_diagnostics`; families [N] per detector; sequence_mpjpe
+    [(detector, variant)] [S] mm (paired comparisons between variants)."""
 
-    mpjpe: dict
-    p_mpjpe: dict
-    applied: dict
-    sequence_mpjpe: dict
+    mpjpe: dict = field(default_factory=dict)
+    p_mpjpe: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
+    families: dict = field(default_factory=dict)
+    sequence_mpjpe: dict = field(default_factory=dict)
 
-    def correction_effect(self, joint_set: str, preset: str) -> tuple:
-        """(mean, standard error) over sequences of MPJPE(preset) − MPJPE(raw) in mm, and the
-        share of sequences whose MPJPE the correction lowered."""
-        delta = self.sequence_mpjpe[(joint_set, preset)] - self.sequence_mpjpe[(joint_set, 'raw')]
+    def add(self, key: tuple, predicted: np.ndarray, truth: np.ndarray) -> None:
+        """Record one sequence's frames of variant ``key``."""
+        errors = mpjpe(predicted, truth)
+        self.mpjpe.setdefault(key, []).append(errors)
+        self.p_mpjpe.setdefault(key, []).append(p_mpjpe(predicted, truth))
+        self.sequence_mpjpe.setdefault(key, []).append(errors.mean())
+        for name, values in frame_diagnostics(predicted, truth).items():
+            self.diagnostics.setdefault((key, name), []).append(values)
+
+    def finish(self) -> 'KeypointScores':
+        """Concatenate the per-sequence lists into arrays."""
+        for table in (self.mpjpe, self.p_mpjpe, self.diagnostics, self.families):
+            for key, values in table.items():
+                table[key] = np.concatenate(values)
+        self.sequence_mpjpe = {k: np.array(v) for k, v in self.sequence_mpjpe.items()}
+        return self
+
+    def gain(self, detector: str, variant: str) -> tuple:
+        """(relative MPJPE gain of ``variant`` over 'raw', standard error of the mean
+        per-sequence change mm, share of sequences improved)."""
+        delta = self.sequence_mpjpe[(detector, variant)] - self.sequence_mpjpe[(detector, 'raw')]
         error = delta.std(ddof=1) / np.sqrt(len(delta)) if len(delta) > 1 else float('nan')
-        return float(delta.mean()), float(error), float((delta < 0).mean())
+        raw = self.mpjpe[(detector, 'raw')].mean()
+        return (raw - self.mpjpe[(detector, variant)].mean()) / raw, float(error), float(
+            (delta < 0).mean())
 
 
-def evaluate_lifter(lifter: KeypointLifter, sequences: list, noise: KeypointNoise,
-                    corrections: dict = None, joint_sets: tuple = INPUT_JOINT_SETS,
-                    seed: int = NOISE_SEED, fps: float = 25.0) -> KeypointScores:
-    """Lift every sequence from every input joint set; variants 'psi_t' (Ψ_T's intermediate
-    pose), 'raw' (Ψ_C without correction) and one variant per entry of ``corrections``
-    (label: CorrectionConfig; default the 'paper' and 'official' presets)."""
-    if corrections is None:
-        corrections = {name: CorrectionConfig.from_preset(name) for name in ('paper', 'official')}
+def evaluate_lifter(lifter: KeypointLifter, sequences: list, detectors: dict,
+                    corrections: dict, seed: int = NOISE_SEED,
+                    fps: float = 25.0) -> KeypointScores:
+    """Lift every sequence with every detector model ({name: DetectorModel}); variants
+    'psi_t', 'raw' and one per ``corrections`` entry (label: CorrectionConfig)."""
     correctors = {name: Corrector(lifter.machine, config) for name, config in corrections.items()}
-    errors, aligned, applied, per_sequence = {}, {}, {}, {}
+    scores = KeypointScores()
     for index, sequence in enumerate(sequences):
         truth = root_relative(sequence.joints3d.astype(np.float64))
-        for joint_set in joint_sets:
-            data = detector_input(sequence, joint_set, noise, seed + index, fps)
+        for detector_name, detector in detectors.items():
+            data = detector_input(sequence, detector, seed + index, fps)
             *_, valid, pose3d, pose2d, weights = lifter.correction_inputs(data)
+            rotations = None if lifter.last_rotations is None else lifter.last_rotations[valid]
             outputs = {}
             for name, corrector in correctors.items():
                 result = corrector.correct(pose3d, pose2d, weights)
                 outputs[name] = result.pose3d_mm
-                applied.setdefault((joint_set, name), []).append(result.applied.numpy())
             outputs['raw'] = lifter.machine.denormalise_3d(result.uncorrected)
             outputs['psi_t'] = lifter.machine.denormalise_3d(pose3d)
+            scores.families.setdefault(detector_name, []).append(sequence.families[valid])
             for name, pose in outputs.items():
-                predicted = root_relative(pose.numpy().astype(np.float64))
-                frame_errors = mpjpe(predicted, truth[valid])
-                errors.setdefault((joint_set, name), []).append(frame_errors)
-                per_sequence.setdefault((joint_set, name), []).append(frame_errors.mean())
-                aligned.setdefault((joint_set, name), []).append(
-                    p_mpjpe(predicted, truth[valid]))
-    join = {key: np.concatenate(values) for key, values in errors.items()}
-    return KeypointScores(join, {key: np.concatenate(v) for key, v in aligned.items()},
-                          {key: np.concatenate(v) for key, v in applied.items()},
-                          {key: np.array(v) for key, v in per_sequence.items()})
+                predicted = to_camera_frame(root_relative(pose.numpy().astype(np.float64)),
+                                            rotations)
+                scores.add((detector_name, name), predicted, truth[valid])
+    return scores.finish()
+
+
+def _variants(scores: KeypointScores) -> list:
+    names = list(dict.fromkeys(key[1] for key in scores.mpjpe))
+    return UNCORRECTED + [n for n in names if n not in UNCORRECTED]
 
 
 def format_scores(scores: KeypointScores, title: str) -> str:
-    """Markdown table: one row per input joint set, MPJPE / P-MPJPE per variant."""
-    joint_sets = list(dict.fromkeys(key[0] for key in scores.mpjpe))
-    presets = list(dict.fromkeys(key[1] for key in scores.applied))
-    variants = UNCORRECTED + presets
-    header = (['input joint set', 'frames'] + [f'MPJPE {v}' for v in variants]
-              + [f'P-MPJPE {v}' for v in variants] + [f'applied {p}' for p in presets])
-    lines = [f'**{title}**', '', '| ' + ' | '.join(header) + ' |',
-             '|' + '---|' * len(header)]
-    for joint_set in joint_sets:
-        cells = [joint_set, str(len(scores.mpjpe[(joint_set, variants[0])]))]
-        cells += [f'{scores.mpjpe[(joint_set, v)].mean():.1f}' for v in variants]
-        cells += [f'{scores.p_mpjpe[(joint_set, v)].mean():.1f}' for v in variants]
-        cells += [f'{scores.applied[(joint_set, p)].mean() * 100:.0f} %' for p in presets]
+    """Markdown tables: per detector, MPJPE / P-MPJPE per variant, the correction's gain and
+    the diagnostics of the default correction's output."""
+    detectors = list(scores.families)
+    variants = _variants(scores)
+    corrected = variants[-1]
+    header = (['detector model', 'frames'] + [f'MPJPE {v}' for v in variants]
+              + [f'P-MPJPE {v}' for v in variants]
+              + [f'gain {v}' for v in variants[2:]])
+    lines = [f'**{title}**', '', '| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    for detector in detectors:
+        cells = [detector, str(len(scores.families[detector]))]
+        cells += [f'{scores.mpjpe[(detector, v)].mean():.1f}' for v in variants]
+        cells += [f'{scores.p_mpjpe[(detector, v)].mean():.1f}' for v in variants]
+        for variant in variants[2:]:
+            gain, error, improved = scores.gain(detector, variant)
+            cells.append(f'{gain * 100:.1f} % (± {error:.2f} mm, {improved * 100:.0f} % of seq.)')
         lines.append('| ' + ' | '.join(cells) + ' |')
-    lines += ['', 'Correction effect, MPJPE(preset) − MPJPE(raw) per sequence: mean ± standard '
-              'error (share of sequences improved)', '',
-              '| input joint set | ' + ' | '.join(presets) + ' |',
-              '|' + '---|' * (1 + len(presets))]
-    for joint_set in joint_sets:
-        cells = [joint_set]
-        for preset in presets:
-            mean, error, improved = scores.correction_effect(joint_set, preset)
-            cells.append(f'{mean:+.2f} ± {error:.2f} mm ({improved * 100:.0f} %)')
+    lines += ['', f'Diagnostics of `{corrected}` (mean over frames): best scale onto the truth, '
+              'predicted/true bone length, signed depth error of knees+feet and of '
+              'neck+head+shoulders (mm, + = predicted too far), tilt = legs − upper', '',
+              '| detector model | scale | bones | depth legs | depth upper | tilt |',
+              '|---|---|---|---|---|---|']
+    for detector in detectors:
+        get = {name: scores.diagnostics[((detector, corrected), name)].mean()
+               for name in ('scale', 'bones', 'depth_legs', 'depth_upper')}
+        lines.append(f'| {detector} | {get["scale"]:.3f} | {get["bones"]:.3f} | '
+                     f'{get["depth_legs"]:+.1f} | {get["depth_upper"]:+.1f} | '
+                     f'{get["depth_legs"] - get["depth_upper"]:+.1f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def format_families(scores: KeypointScores) -> str:
+    """Markdown table: MPJPE of the last variant per pose family and detector, and its ratio
+    to the detector's mean."""
+    detectors = list(scores.families)
+    variant = _variants(scores)[-1]
+    lines = [f'**MPJPE of `{variant}` per pose family (frames; ratio to the mean)**', '',
+             '| pose family | ' + ' | '.join(detectors) + ' |',
+             '|' + '---|' * (1 + len(detectors))]
+    for family in POSE_FAMILIES:
+        cells = [family]
+        for detector in detectors:
+            errors = scores.mpjpe[(detector, variant)]
+            mask = scores.families[detector] == family
+            if mask.any():
+                mean = errors[mask].mean()
+                cells.append(f'{mean:.1f} ({mask.sum()}; {mean / errors.mean():.2f}×)')
+            else:
+                cells.append('–')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 
 def plot_scores(scores: KeypointScores, png_path) -> Path:
-    """Left: MPJPE per input joint set and variant (bars); right: per-sequence change of MPJPE
-    by each correction preset (dots, one per held-out sequence)."""
+    """Left: MPJPE per pose family and detector model (the last variant); right: MPJPE per
+    detector model and variant."""
     from hpm_ros.figures import new_figure, save_figure
 
-    joint_sets = list(dict.fromkeys(key[0] for key in scores.mpjpe))
-    presets = list(dict.fromkeys(key[1] for key in scores.applied))
-    variants = UNCORRECTED + presets
-    figure, (bars, dots) = new_figure(1, 2, figsize=(11, 4))
+    detectors, variants = list(scores.families), _variants(scores)
+    figure, (families, bars) = new_figure(1, 2, figsize=(12, 4))
+    width = 0.8 / len(detectors)
+    for index, detector in enumerate(detectors):
+        errors = scores.mpjpe[(detector, variants[-1])]
+        heights = [errors[scores.families[detector] == f].mean()
+                   if (scores.families[detector] == f).any() else 0.0 for f in POSE_FAMILIES]
+        families.bar(np.arange(len(POSE_FAMILIES)) + (index - (len(detectors) - 1) / 2) * width,
+                     heights, width, label=detector)
+    families.set_xticks(np.arange(len(POSE_FAMILIES)), POSE_FAMILIES, rotation=20)
+    families.set_ylabel(f'MPJPE {variants[-1]} (mm)')
+    families.legend(fontsize=8)
     width = 0.8 / len(variants)
     for index, variant in enumerate(variants):
-        heights = [scores.mpjpe[(j, variant)].mean() for j in joint_sets]
-        positions = np.arange(len(joint_sets)) + (index - (len(variants) - 1) / 2) * width
-        bars.bar(positions, heights, width, label=VARIANT_LABELS.get(variant, variant))
-    bars.set_xticks(np.arange(len(joint_sets)), joint_sets)
+        heights = [scores.mpjpe[(d, variant)].mean() for d in detectors]
+        bars.bar(np.arange(len(detectors)) + (index - (len(variants) - 1) / 2) * width,
+                 heights, width, label=variant)
+    bars.set_xticks(np.arange(len(detectors)), detectors)
     bars.set_ylabel('MPJPE (mm)')
-    bars.set_ylim(bottom=0.8 * min(scores.mpjpe[(j, v)].mean() for j in joint_sets
+    bars.set_ylim(bottom=0.8 * min(scores.mpjpe[(d, v)].mean() for d in detectors
                                    for v in variants))
     bars.legend(fontsize=8)
-    rng = np.random.default_rng(0)
-    width = 0.8 / max(len(presets), 1)
-    for index, preset in enumerate(presets):
-        for place, joint_set in enumerate(joint_sets):
-            delta = (scores.sequence_mpjpe[(joint_set, preset)]
-                     - scores.sequence_mpjpe[(joint_set, 'raw')])
-            centre = place + (index - (len(presets) - 1) / 2) * width
-            dots.scatter(centre + rng.uniform(-0.3, 0.3, len(delta)) * width, delta, s=8,
-                         color=f'C{index + len(UNCORRECTED)}',
-                         label=preset if place == 0 else None)
-            dots.hlines(delta.mean(), centre - width / 2, centre + width / 2, color='k')
-    dots.axhline(0.0, color='grey', linewidth=0.8)
-    dots.set_xticks(np.arange(len(joint_sets)), joint_sets)
-    dots.set_ylabel('MPJPE change by the correction (mm), per sequence')
-    dots.legend(fontsize=8)
     return save_figure(figure, png_path)
 
 
-def lift_check_case(noise: KeypointNoise = KeypointNoise()) -> tuple:
+def format_coverage(bank) -> str:
+    """Markdown table of a training bank: clips per pose family of their middle frame, from
+    recorded and from procedural motion, and the procedural labels behind each family."""
+    frames = bank.keypoints.shape[1]
+    lines = ['| pose family (middle frame) | clips | frames | recorded | procedural | '
+             'main procedural labels |', '|---|---|---|---|---|---|']
+    for family in POSE_FAMILIES:
+        mask = bank.families == family
+        recorded = mask & (bank.actions == 'mocap')
+        labels, counts = np.unique(bank.actions[mask & ~recorded], return_counts=True)
+        top = ', '.join(f'{label} {count}' for count, label in sorted(
+            zip(counts, labels), reverse=True)[:3])
+        lines.append(f'| {family} | {mask.sum()} | {mask.sum() * frames} | {recorded.sum()} | '
+                     f'{(mask & ~recorded).sum()} | {top} |')
+    return '\n'.join(lines) + '\n'
+
+
+def lift_check_case() -> tuple:
     """The small fixed held-out case that test/test_lift.py recomputes through `hpm lift`:
-    (LiftInput, true joints [T, 17, 3] mm root-relative)."""
+    (LiftInput, true joints [T, 17, 3] mm root-relative camera frame)."""
     case = LIFT_CHECK
     sequence = held_out_sequences(None, case['procedural'], case['length'])[0]
-    data = detector_input(sequence, case['joint_set'], noise, NOISE_SEED + case['seed'])
+    data = detector_input(sequence, DETECTOR_MODELS[case['detector']], NOISE_SEED + case['seed'])
     return data, root_relative(sequence.joints3d.astype(np.float64))
 
 
@@ -188,23 +257,39 @@ def main(argv: list = None) -> int:
     parser.add_argument('--model', help='checkpoint (default: models/hpm_keypoints.pt)')
     parser.add_argument('--procedural', type=int, default=40)
     parser.add_argument('--length', type=int, default=50)
+    parser.add_argument('--per-trial', type=int, default=2)
     parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--plot', help='also write the noisy-2D scores as a PNG here')
+    parser.add_argument('--exact', action='store_true', help='also the exact-2D tables')
+    parser.add_argument('--plot', help='also write the per-family and per-detector plot here')
+    parser.add_argument('--coverage', metavar='RECIPE',
+                        help='only print the pose-family coverage of a recipe\'s training bank')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.coverage:
+        from hpm_ros.training.config import load_train_config
+        from hpm_ros.training.run import keypoint_bank, resolve_mocap_dir
+
+        config = load_train_config(args.coverage)
+        print(format_coverage(keypoint_bank(config, resolve_mocap_dir(config.data.mocap_dir))))
+        return 0
     lifter = KeypointLifter(args.model)
-    sequences = held_out_sequences(find_mocap_root(), args.procedural, args.length)
-    noise = KeypointNoise()
+    sequences = held_out_sequences(find_mocap_root(), args.procedural, args.length,
+                                   max_per_trial=args.per_trial)
     corrections = {name: CorrectionConfig.from_preset(preset, **knobs)
                    for name, (preset, knobs) in CARD_CORRECTIONS.items()}
-    scores = evaluate_lifter(lifter, sequences, noise, corrections)
+    if lifter.corrector.config not in corrections.values():
+        corrections['default'] = lifter.corrector.config  # the checkpoint's tuned settings
+    scores = evaluate_lifter(lifter, sequences, DETECTOR_MODELS, corrections)
     print(format_scores(scores, f'{len(sequences)} held-out sequences of {args.length} frames, '
-                        'detector noise at its defaults'))
+                        'camera prior, simulated detections'))
+    print(format_families(scores))
     if args.plot:
         print(f'plot: {plot_scores(scores, args.plot)}')
-    print(format_scores(evaluate_lifter(lifter, sequences, noise.without_errors(), corrections),
-                        'the same sequences, exact 2D (no detector errors)'))
-    data, truth = lift_check_case(noise)
+    if args.exact:
+        exact = {name: exact_detections(model) for name, model in DETECTOR_MODELS.items()}
+        print(format_scores(evaluate_lifter(lifter, sequences, exact, corrections),
+                            'the same sequences, exact landmarks (no detector errors)'))
+    data, truth = lift_check_case()
     output = lifter.lift(data)
     print(f'lift check ({LIFT_CHECK}): MPJPE joints3d '
           f'{mpjpe(output["joints3d"], truth).mean():.2f} mm, joints3d_raw '

@@ -17,6 +17,7 @@ import torch
 
 from hpm_ros.checkpoint import load_checkpoint
 from hpm_ros.data.keypoint_clips import CONFIDENCE_THRESHOLD, INPUT_JOINT_SETS
+from hpm_ros.data.keypoint_input import to_camera_frame
 from hpm_ros.errors import CheckpointError, HpmError
 from hpm_ros.geometry import root_relative
 from hpm_ros.lifting import LiftingCore
@@ -233,9 +234,15 @@ class KeypointLifter:
         self.training_fps = float(data.get('fps', 25.0))
         self.window = int(data.get('clip_length', 8))
         self.temporal, self.joint_confidence = temporal, joint_confidence
+        # [lifter issue 13] the checkpoint's own settings of a preset (tuned on validation
+        # banks, hpm_ros/training/correction_tuning.py) unless overrides are given.
+        stored = self.checkpoint.metadata.get('correction') or {}
+        if correction_overrides is None and stored.get('preset') == correction:
+            correction_overrides = stored.get('overrides')
         self.core = LiftingCore(self.machine, TorchBackend(self.machine), correction,
                                 correction_overrides, joint_confidence=joint_confidence,
                                 box_threshold=joint_confidence)
+        self.last_rotations = None
 
     @property
     def corrector(self):
@@ -253,8 +260,10 @@ class KeypointLifter:
     def prepare(self, data: LiftInput) -> tuple:
         """(H36M-17 keypoints [T, 17, 2] px, confidence [T, 17], normalised crop coordinates
         [T, 17, 2], valid [T] bool: frames with at least two joints of confidence > 0)."""
+        # [lifter issue 13] the checkpoint's input encoding needs the image and intrinsics.
         keypoints, confidence, _, normalised, valid = self.core.keypoint_inputs(
-            data.keypoints2d, data.confidence, data.joint_set)
+            data.keypoints2d, data.confidence, data.joint_set, data.image_size, data.intrinsics)
+        self.last_rotations = self.core.last_rotations
         return keypoints, confidence, normalised, valid
 
     @torch.no_grad()
@@ -298,8 +307,12 @@ class KeypointLifter:
         applied = np.zeros(frames, dtype=bool)
         if valid.any():
             result = self.core.correct(pose3d, pose2d, weights)
-            corrected[valid] = root_relative(result.pose3d_mm.numpy())
-            raw[valid] = root_relative(self.machine.denormalise_3d(result.uncorrected).numpy())
+            # [lifter issue 13] back from the virtual camera of the 'rays' encoding.
+            rotations = None if self.last_rotations is None else self.last_rotations[valid]
+            corrected[valid] = to_camera_frame(root_relative(result.pose3d_mm.numpy()),
+                                               rotations)
+            raw[valid] = to_camera_frame(root_relative(self.machine.denormalise_3d(
+                result.uncorrected).numpy()), rotations)
             applied[valid] = result.applied.numpy()
         output = {'joints3d': corrected, 'joints3d_raw': raw, 'correction_applied': applied,
                   'valid': valid, 'joint_names': np.array(H36M17.joint_names)}

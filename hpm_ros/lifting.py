@@ -27,6 +27,7 @@ from hpm_ros.correction import CorrectionConfig, Corrector
 from hpm_ros.crop import CropBox
 from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, keypoint_boxes, normalise_keypoints,
                                          to_front_end)
+from hpm_ros.data.keypoint_input import encode_keypoints, to_camera_frame
 from hpm_ros.geometry import (intrinsics_matrix, place_root_by_reprojection, root_relative,
                               unproject_points)
 from hpm_ros.skeleton import H36M17, ROOT_JOINT
@@ -90,6 +91,7 @@ class LiftingCore:
         self.joint_confidence, self.box_threshold = joint_confidence, box_threshold
         self.nominal_depth_m = nominal_depth_m
         self.input_joint_sets = tuple(input_joint_sets)
+        self.last_rotations = None
         self.set_correction(correction, **(correction_overrides or {}))
 
     @property
@@ -106,28 +108,47 @@ class LiftingCore:
         return self.backend.initial_state(people)
 
     def keypoint_inputs(self, keypoints: np.ndarray, confidence: np.ndarray,
-                        joint_set: str) -> tuple:
+                        joint_set: str, image_size: Optional[tuple] = None,
+                        intrinsics: Optional[np.ndarray] = None) -> tuple:
         """Joints [..., J, 2] px and confidences [..., J] of ``joint_set`` -> (H36M-17 joints
         [..., 17, 2] px, confidences [..., 17], boxes [..., 3] (x0, y0, side) px, normalised
-        crop coordinates [..., 17, 2], valid [...] bool: at least two joints present).
+        coordinates [..., 17, 2] in the model's input encoding, valid [...] bool: at least two
+        joints present).
 
         Joints the set lacks get confidence 0; missing joints sit at the box centre (0.5).
+        [lifter issue 13] A 'rays' model (``config.input_encoding``) reads the joints on the
+        image plane of a camera turned to the person (:mod:`hpm_ros.data.keypoint_input`;
+        ``image_size`` (W, H) px needed, ``intrinsics`` [3, 3] or the nominal fallback); the
+        rotations [..., 3, 3] of that virtual camera are left in ``self.last_rotations``
+        (None for 'crop' models).
         """
         if joint_set not in self.input_joint_sets:
             raise ValueError(f'the lifter reads {list(self.input_joint_sets)}, got {joint_set!r}')
         points, weights = to_front_end(keypoints, confidence, joint_set)
         boxes = keypoint_boxes(points, weights, KEYPOINT_BOX_MARGIN, self.box_threshold)
         valid = np.isfinite(boxes).all(axis=-1)
-        normalised = np.full(points.shape, 0.5)
-        normalised[valid] = normalise_keypoints(points[valid], boxes[valid])
-        normalised[weights <= 0] = 0.5
-        return points, weights, boxes, normalised, valid
+        self.last_rotations = None
+        if self.machine.config.input_encoding == 'crop':
+            normalised = np.full(points.shape, 0.5)
+            normalised[valid] = normalise_keypoints(points[valid], boxes[valid])
+            normalised[weights <= 0] = 0.5
+            return points, weights, boxes, normalised, valid
+        if image_size is None:
+            raise ValueError('a ray-encoded model needs the image size')
+        lead = points.shape[:-2]
+        normalised, _, rotations, _, _ = encode_keypoints(
+            points.reshape(-1, *points.shape[-2:]), weights.reshape(-1, weights.shape[-1]),
+            'rays', image_size, intrinsics, self.box_threshold)
+        self.last_rotations = rotations.reshape(*lead, 3, 3)
+        return points, weights, boxes, normalised.reshape(points.shape), valid
 
-    def person_inputs(self, person) -> tuple:
+    def person_inputs(self, person, image_size: Optional[tuple] = None,
+                      intrinsics: Optional[np.ndarray] = None) -> tuple:
         """What Ψ_T and the correction read of one front-end person (a
         :class:`hpm_ros.frontends.base.PersonDetection`): (features [1, C, F, F], p2d [1, 17, 2]
-        normalised, confidence [1, 17], H36M-17 keypoints [17, 2] px, box), or None when the
-        person has fewer than two usable joints.
+        normalised, confidence [1, 17], H36M-17 keypoints [17, 2] px, box, the virtual camera's
+        rotation [3, 3] of a 'rays' model or None), or None when the person has fewer than two
+        usable joints.
 
         A keypoints model reads the person's joints (its own layout when the lifter knows it,
         else the extras' 'coco17' {'keypoints', 'confidence'} subset); an image model reads
@@ -137,13 +158,13 @@ class LiftingCore:
             extras = person.extras
             return (extras['features'], extras['pose2d'], extras['confidence'],
                     np.asarray(person.keypoints, np.float32),
-                    np.asarray(person.confidence, np.float32), extras['crop'])
+                    np.asarray(person.confidence, np.float32), extras['crop'], None)
         keypoints, confidence, joint_set = person.keypoints, person.confidence, person.joint_set
         if joint_set not in self.input_joint_sets:
             coco = person.extras['coco17']
             keypoints, confidence, joint_set = coco['keypoints'], coco['confidence'], 'coco17'
         points, weights, box, normalised, valid = self.keypoint_inputs(
-            keypoints, confidence, joint_set)
+            keypoints, confidence, joint_set, image_size, intrinsics)
         if not valid:
             return None
         pose2d = torch.as_tensor(normalised[None], dtype=torch.float32)
@@ -151,7 +172,7 @@ class LiftingCore:
         with torch.inference_mode():
             features = self.machine.encode(pose2d, weights_t)[0]
         return (features, pose2d, weights_t, points.astype(np.float32),
-                weights.astype(np.float32), CropBox(*box))
+                weights.astype(np.float32), CropBox(*box), self.last_rotations)
 
     def lift_people(self, people: list, states: list, intrinsics: Optional[np.ndarray],
                     image_size: tuple) -> tuple:
@@ -161,7 +182,7 @@ class LiftingCore:
         import time
 
         timings = {'transformer': 0.0, 'correction': 0.0, 'placement': 0.0}
-        inputs = [self.person_inputs(person) for person in people]
+        inputs = [self.person_inputs(person, image_size, intrinsics) for person in people]
         kept = [i for i, item in enumerate(inputs) if item is not None]
         new_states = list(states)
         results = [None] * len(people)
@@ -180,6 +201,10 @@ class LiftingCore:
         joints3d = root_relative(corrected.pose3d_mm.detach().cpu().numpy()).astype(np.float32)
         raw = root_relative(self.machine.denormalise_3d(
             corrected.uncorrected).detach().cpu().numpy()).astype(np.float32)
+        if inputs[kept[0]][6] is not None:  # [lifter issue 13] back from the virtual cameras
+            rotations = np.stack([inputs[i][6] for i in kept])
+            joints3d = to_camera_frame(joints3d, rotations).astype(np.float32)
+            raw = to_camera_frame(raw, rotations).astype(np.float32)
         start = time.perf_counter()
         timings['correction'] = (start - mark) * 1000.0
         keypoints = np.stack([inputs[i][3] for i in kept])

@@ -15,6 +15,14 @@ Joint sets besides H36M-17 (the internal skeleton):
   shoulders hang from the nose, ears from the eyes, hips from the shoulder of the same side.
 - ``paper16``: H36M-17 without 'Neck' (the Neck/Nose joint), i.e. the 16-joint Human3.6M
   variant of 3d-pose-baseline (Martinez et al. 2017), the usual 16-joint H36M evaluation set.
+- ``blazepose33``: the 33 BlazePose / MediaPipe Pose landmarks in their standard order (nose,
+  eyes, ears, mouth, shoulders ... foot indices). No kinematic tree of its own; ours is rooted
+  at the nose like COCO's, the feet's heel and foot index hang from the ankle.
+  Its shoulders, elbows, wrists, knees and ankles correspond exactly; its hips are *offset*
+  (:data:`LANDMARK_OFFSETS`): BlazePose's hip landmarks lie inside the mocap hip centres
+  (about 20 px on 1000-px frames of a standing adult, i.e. about 35 % of the way to the
+  pelvis centre); the lifter takes them as its hips and learns the offset from the detector
+  model (:mod:`hpm_ros.data.detector_models`).
 
 Correspondences with H36M-17 are 'exact' where both sets name the same landmark (with the usual
 dataset conventions: H36M 'Foot' is the ankle, H36M 'Neck' is MPII's upper neck). Joints that a
@@ -169,9 +177,41 @@ PAPER16 = JointSet(
     right_joints=(1, 2, 3, 13, 14, 15),
 )
 
+_BLAZEPOSE_NAMES = (
+    'nose', 'left_eye_inner', 'left_eye', 'left_eye_outer', 'right_eye_inner', 'right_eye',
+    'right_eye_outer', 'left_ear', 'right_ear', 'mouth_left', 'mouth_right', 'left_shoulder',
+    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_pinky',
+    'right_pinky', 'left_index', 'right_index', 'left_thumb', 'right_thumb', 'left_hip',
+    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle', 'left_heel',
+    'right_heel', 'left_foot_index', 'right_foot_index',
+)
+
+BLAZEPOSE33 = JointSet(
+    name='blazepose33',
+    joint_names=_BLAZEPOSE_NAMES,
+    parents=(-1, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0, 0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16,
+             11, 12, 23, 24, 25, 26, 27, 28, 27, 28),
+    left_joints=(1, 2, 3, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+    right_joints=(4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32),
+)
+
 JOINT_SETS: dict[str, JointSet] = {
     joint_set.name: joint_set
-    for joint_set in (H36M17, HUMANEVA14, HUMANEVA15, MPII16, COCO17, PAPER16)
+    for joint_set in (H36M17, HUMANEVA14, HUMANEVA15, MPII16, COCO17, PAPER16, BLAZEPOSE33)
+}
+
+# Landmarks mapped onto an H36M-17 joint although they mark a different point of the body:
+# {joint set: {H36M-17 joint: what the set's landmark is instead}}. The detector models of
+# hpm_ros.data.detector_models simulate these offsets so that the lifter learns them.
+LANDMARK_OFFSETS: dict[str, dict[str, str]] = {
+    'mpii16': {'Neck': 'upper neck, below the chin (H36M: nose level)',
+               'Head': 'head top of the annotation, above the mocap head end',
+               'RFoot': 'ankle annotation, above the mocap ankle centre',
+               'LFoot': 'ankle annotation, above the mocap ankle centre'},
+    'coco17': {'RHip': 'visible hip landmark, a little below the joint centre',
+               'LHip': 'visible hip landmark, a little below the joint centre'},
+    'blazepose33': {'RHip': 'about 35 % of the way from the hip centre to the pelvis centre',
+                    'LHip': 'about 35 % of the way from the hip centre to the pelvis centre'},
 }
 
 EXACT = 'exact'
@@ -197,6 +237,7 @@ _EXACT: dict[str, dict[str, str]] = {
     'mpii16': {**dict(zip(_LIMBS, _MPII_LIMBS)), 'Hip': 'pelvis', 'Thorax': 'thorax',
                'Neck': 'upper_neck', 'Head': 'head_top'},
     'coco17': dict(zip(_LIMBS, _COCO_LIMBS)),
+    'blazepose33': dict(zip(_LIMBS, _COCO_LIMBS)),
     'paper16': {name: name for name in PAPER16.joint_names},
 }
 
@@ -212,6 +253,10 @@ _RULES: dict[str, tuple] = {
                ('Spine', ('Hip', 'Thorax'), 'h36m'), ('Neck', ('nose',), 'source'),
                ('Head', ('left_eye', 'right_eye'), 'source')),
     'paper16': (('Neck', ('Thorax', 'Head'), 'h36m'),),
+    'blazepose33': (('Hip', ('LHip', 'RHip'), 'h36m'),
+                    ('Thorax', ('LShoulder', 'RShoulder'), 'h36m'),
+                    ('Spine', ('Hip', 'Thorax'), 'h36m'), ('Neck', ('nose',), 'source'),
+                    ('Head', ('left_eye', 'right_eye'), 'source')),
 }
 
 

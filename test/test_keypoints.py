@@ -8,7 +8,8 @@ import torch
 
 from hpm_ros.checkpoint import load_checkpoint, save_checkpoint
 from hpm_ros.crop import box_from_keypoints
-from hpm_ros.data.keypoint_clips import (KeypointClipBank, build_keypoint_bank, from_front_end,
+from hpm_ros.data.lifter_clips import build_lifter_bank
+from hpm_ros.data.keypoint_clips import (KeypointClipBank, from_front_end,
                                          h36m_motions, input_joint_mask, keypoint_boxes,
                                          normalise_keypoints, to_front_end)
 from hpm_ros.data.keypoint_noise import (EXTREMITIES, LIMBS, KeypointNoise, jitter_boxes,
@@ -17,7 +18,7 @@ from hpm_ros.errors import ConfigError
 from hpm_ros.model import CONFIGS, ModelConfig, build_machine
 from hpm_ros.model.config import KEYPOINTS
 from hpm_ros.model.keypoints import render_heatmaps
-from hpm_ros.skeleton import COCO17, H36M17, MPII16
+from hpm_ros.skeleton import BLAZEPOSE33, COCO17, H36M17, MPII16
 from hpm_ros.training import loop
 from hpm_ros.training.config import train_config_from_dict
 from hpm_ros.training.stages import set_trainable
@@ -45,9 +46,13 @@ def h36m_points(frames: int = 3, seed: int = 0) -> np.ndarray:
     ('coco17', [('LShoulder', 'left_shoulder'), ('RFoot', 'right_ankle'),
                 ('LHip', 'left_hip'), ('RWrist', 'right_wrist')],
      ['Hip', 'Spine', 'Thorax', 'Neck', 'Head']),
+    ('blazepose33', [('LShoulder', 'left_shoulder'), ('RFoot', 'right_ankle'),
+                     ('LHip', 'left_hip'), ('RWrist', 'right_wrist')],
+     ['Hip', 'Spine', 'Thorax', 'Neck', 'Head']),
 ])
 def test_each_joint_set_maps_onto_h36m(joint_set, pairs, missing):
-    source = {'h36m17': H36M17, 'mpii16': MPII16, 'coco17': COCO17}[joint_set]
+    source = {'h36m17': H36M17, 'mpii16': MPII16, 'coco17': COCO17,
+              'blazepose33': BLAZEPOSE33}[joint_set]
     rng = np.random.default_rng(1)
     points = rng.uniform(0, 500, (2, source.num_joints, 2))
     scores = rng.uniform(0.1, 1.0, (2, source.num_joints))
@@ -220,10 +225,11 @@ def test_configs_name_their_front_end(tiny_config):
         image.encode(torch.rand(1, 3, 128, 128), torch.ones(1, 17))
 
 
-def test_keypoint_bank_simulates_each_input_joint_set():
-    bank = build_keypoint_bank(30, 4, seed=1, progress=False)
-    assert bank.keypoints.shape == (30, 4, 17, 2) and bank.pose3d.shape == (30, 4, 17, 3)
-    for joint_set in ('h36m17', 'mpii16', 'coco17'):
+@pytest.mark.parametrize('encoding', ['crop', 'rays'])
+def test_keypoint_bank_simulates_each_input_joint_set(encoding):
+    bank = build_lifter_bank(40, 4, seed=1, encoding=encoding, progress=False)
+    assert bank.keypoints.shape == (40, 4, 17, 2) and bank.pose3d.shape == (40, 4, 17, 3)
+    for joint_set in ('h36m17', 'mpii16', 'coco17', 'blazepose33'):
         chosen = bank.joint_sets == joint_set
         assert chosen.any()
         present = (bank.confidence[chosen] > 0).all(axis=(0, 1))
@@ -231,7 +237,7 @@ def test_keypoint_bank_simulates_each_input_joint_set():
     assert np.abs(bank.pose3d[:, :, 0]).max() == 0.0
     error = np.abs(bank.keypoints - bank.pose2d)[bank.confidence >= 0.5]
     assert 0.001 < np.median(error) < 0.05
-    again = build_keypoint_bank(30, 4, seed=1, progress=False)
+    again = build_lifter_bank(40, 4, seed=1, encoding=encoding, progress=False)
     np.testing.assert_array_equal(again.keypoints, bank.keypoints)
     with pytest.raises(ValueError, match='one entry per clip'):
         KeypointClipBank(bank.keypoints, bank.confidence, bank.pose2d, bank.pose3d,
@@ -247,12 +253,12 @@ def test_human36m_3d_joins_the_motion(tmp_path):
     assert [label for label, _ in motions] == ['S1/Walking 1']
     assert motions[0][1].shape == (20, 17, 3)
     np.testing.assert_allclose(motions[0][1][1, 0], walk[2, 0] * 1000, rtol=1e-5)
-    bank = build_keypoint_bank(6, 4, mocap_fraction=1.0, extra_motions=motions, progress=False)
-    assert set(bank.actions) == {'Human3.6M 3D'}
+    bank = build_lifter_bank(6, 4, mocap_fraction=1.0, extra_motions=motions, progress=False)
+    assert set(bank.actions) == {'mocap'}
 
 
 def test_keypoint_training_runs_its_stages(tiny_keypoints, tmp_path):
-    bank = build_keypoint_bank(24, 3, seed=2, progress=False)
+    bank = build_lifter_bank(24, 3, seed=2, progress=False)
     steps = {'transformer': 40, 'projector': 30, 'finetune': 20}
     config = train_config_from_dict({
         'model': 'tiny_kp', 'output_dir': str(tmp_path / 'run'),

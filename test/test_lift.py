@@ -9,8 +9,10 @@ import torch
 
 from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.cli import main as hpm
-from hpm_ros.data.keypoint_clips import from_front_end, held_out_sequences
+from hpm_ros.data.detector_models import DETECTOR_MODELS, DetectorModel
+from hpm_ros.data.keypoint_clips import from_front_end
 from hpm_ros.data.keypoint_noise import KeypointNoise
+from hpm_ros.data.lifter_clips import held_out_sequences
 from hpm_ros.errors import CheckpointError
 from hpm_ros.geometry import project_points
 from hpm_ros.keypoint_eval import detector_input, lift_check_case
@@ -55,7 +57,8 @@ def write_input(path, data: LiftInput, **changes) -> Path:
 
 
 def test_lift_cli_writes_every_output(tiny_model, sequence, tmp_path):
-    data = detector_input(sequence, 'coco17', KeypointNoise(swap_rate=0.0), seed=1)
+    data = detector_input(sequence, DetectorModel('coco', 'coco17', 'none', KeypointNoise(
+        swap_rate=0.0)), seed=1)
     source = write_input(tmp_path / 'in.npz', data)
     assert hpm(['lift', '--input', str(source), '--output', str(tmp_path / 'out.npz'),
                 '--model', str(tiny_model)]) == 0
@@ -85,7 +88,7 @@ def test_root_placement_recovers_the_camera_frame(tiny_model, sequence):
 
 def test_one_frame_and_frames_without_joints(tiny_model, sequence):
     lifter = KeypointLifter(tiny_model, correction='off')
-    data = detector_input(sequence, 'h36m17', KeypointNoise(), seed=2)
+    data = detector_input(sequence, DETECTOR_MODELS['mocap'], seed=2)
     single = lifter.lift(LiftInput(data.keypoints2d[:1], 'h36m17', data.image_size))
     assert single['joints3d'].shape == (1, 17, 3) and single['valid'].all()
     confidence = data.confidence.copy()
@@ -97,7 +100,7 @@ def test_one_frame_and_frames_without_joints(tiny_model, sequence):
 
 
 def test_window_and_stream_agree_within_one_window(tiny_model, sequence):
-    data = detector_input(sequence, 'mpii16', KeypointNoise(), seed=3)
+    data = detector_input(sequence, DETECTOR_MODELS['mpii'], seed=3)
     short = dataclasses.replace(data, keypoints2d=data.keypoints2d[:4],
                                 confidence=data.confidence[:4])
     window = KeypointLifter(tiny_model, temporal='window').lift(short)
@@ -139,14 +142,14 @@ def test_windows_and_streams_follow_the_frame_rate(tiny_model):
     ({'confidences': np.ones((12, 17))}, r"unknown keys \['confidences'\]"),
 ])
 def test_bad_inputs_name_the_problem(sequence, tmp_path, changes, message):
-    data = detector_input(sequence, 'coco17', KeypointNoise(), seed=4)
+    data = detector_input(sequence, DETECTOR_MODELS['coco'], seed=4)
     path = write_input(tmp_path / 'bad.npz', data, **changes)
     with pytest.raises(LiftInputError, match=message):
         read_lift_input(path)
 
 
 def test_non_finite_and_normalised_inputs_are_refused(sequence, tmp_path, capsys):
-    data = detector_input(sequence, 'coco17', KeypointNoise(), seed=4)
+    data = detector_input(sequence, DETECTOR_MODELS['coco'], seed=4)
     keypoints = data.keypoints2d.copy()
     keypoints[2, 5, 1] = np.nan
     with pytest.raises(LiftInputError, match=r'keypoints2d has 1 NaN .*\[2, 5, 1\]'):
@@ -192,7 +195,7 @@ def test_shipped_model_reproduces_its_model_card(tmp_path):
 
 def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(
         tiny_model, sequence, tmp_path, capsys):
-    data = detector_input(sequence, 'coco17', KeypointNoise(), seed=4)
+    data = detector_input(sequence, DETECTOR_MODELS['coco'], seed=4)
     zero = write_input(tmp_path / 'zero.npz', data,
                        confidence=np.zeros_like(data.confidence, np.float32))
     assert hpm(['lift', '--input', str(zero), '--output', str(tmp_path / 'o.npz'),
@@ -208,3 +211,31 @@ def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(
                     str(tmp_path / 'o.npz')]) == 2
         error = capsys.readouterr().err
         assert message in error and 'Traceback' not in error
+
+
+def test_rays_models_and_stored_correction_settings(tmp_path, sequence):
+    """A 'rays' checkpoint lifts into the camera frame; a checkpoint's stored correction
+    settings are what `hpm lift` uses for that preset unless overrides are given."""
+    torch.manual_seed(1)
+    config = dataclasses.replace(
+        KEYPOINTS, name='tiny_rays', input_size=16, head_hidden=16, transformer_channels=8,
+        transformer_fc=32, lstm_hidden=32, regression_hidden=32, projection_hidden=32,
+        input_encoding='rays')
+    stored = {'preset': 'aligned', 'overrides': {'lr': 0.01, 'max_steps': 2}}
+    path = save_checkpoint(tmp_path / 'rays.pt', build_machine(config), correction=stored,
+                           training={'data': {'fps': 25.0, 'clip_length': 4}})
+    lifter = KeypointLifter(path)
+    assert (lifter.corrector.config.lr, lifter.corrector.config.max_steps) == (0.01, 2)
+    assert KeypointLifter(path, correction_overrides={}).corrector.config.lr == 0.02
+    data = detector_input(sequence, DETECTOR_MODELS['blazepose'], seed=5)
+    output = lifter.lift(data)
+    assert lifter.last_rotations.shape == (12, 3, 3)
+    assert output['joints3d_camera'].shape == (12, 17, 3)
+    _, _, _, pose3d, pose2d, weights = lifter.correction_inputs(data)
+    uncorrected = lifter.corrector.correct(pose3d, pose2d, weights).uncorrected
+    virtual = lifter.machine.denormalise_3d(uncorrected).numpy()
+    virtual = virtual - virtual[:, :1]
+    rotations = lifter.last_rotations
+    np.testing.assert_allclose(np.einsum('tij,tkj->tki', rotations, output['joints3d_raw']),
+                               virtual, atol=1e-3)
+    assert not np.allclose(output['joints3d_raw'], virtual, atol=1.0)

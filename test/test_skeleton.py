@@ -16,6 +16,11 @@ def mirrored_name(name: str) -> str:
             return right + name[len(left):]
         if name.startswith(right):
             return left + name[len(right):]
+    for left, right in (('_left', '_right'),):  # BlazePose's mouth corners
+        if name.endswith(left):
+            return name[:-len(left)] + right
+        if name.endswith(right):
+            return name[:-len(right)] + left
     return name
 
 
@@ -32,7 +37,7 @@ def test_h36m17_unchanged():
 
 def test_registry_sizes_and_orders():
     expected = {'h36m17': 17, 'humaneva14': 14, 'humaneva15': 15, 'mpii16': 16, 'coco17': 17,
-                'paper16': 16}
+                'paper16': 16, 'blazepose33': 33}
     assert {name: joint_set.num_joints for name, joint_set in JOINT_SETS.items()} == expected
     assert all(JOINT_SETS[name].name == name for name in JOINT_SETS)
     assert JOINT_SETS['mpii16'].joint_names == (
@@ -45,6 +50,16 @@ def test_registry_sizes_and_orders():
         name for name in H36M17.joint_names if name != 'Neck')
     assert JOINT_SETS['humaneva15'].parents == (-1, 0, 1, 2, 3, 1, 5, 6, 0, 8, 9, 0, 11, 12, 1)
     assert JOINT_SETS['humaneva14'].joint_names == JOINT_SETS['humaneva15'].joint_names[1:]
+    blazepose = JOINT_SETS['blazepose33']
+    assert blazepose.joint_names[11:17] == (
+        'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist',
+        'right_wrist')
+    assert blazepose.joint_names[23:29] == ('left_hip', 'right_hip', 'left_knee',
+                                            'right_knee', 'left_ankle', 'right_ankle')
+    assert blazepose.joint_names[-1] == 'right_foot_index'
+    mirrored = blazepose.flip_permutation
+    assert [blazepose.joint_names[j] for j in mirrored[[7, 29, 31]]] == [
+        'right_ear', 'right_heel', 'right_foot_index']
 
 
 @pytest.mark.parametrize('name', SOURCES)
@@ -92,7 +107,8 @@ def test_round_trip_reproduces_corresponding_joints(name):
     exact = np.array(mapping_status(name)) == EXACT
     np.testing.assert_array_equal(back[..., exact, :], h36m[..., exact, :])
     assert valid.all()
-    lost = {'Neck', 'Head'} if name == 'coco17' else set()  # synthesised from the NaN face
+    # synthesised from the NaN face
+    lost = {'Neck', 'Head'} if name in ('coco17', 'blazepose33') else set()
     finite = [H36M17.joint_names[j] for j in range(17) if np.isfinite(back[..., j, :]).all()]
     assert set(finite) == set(H36M17.joint_names) - lost
 
@@ -160,3 +176,12 @@ def test_from_h36m_coco_face_is_nan_and_shapes_checked():
         from_h36m(np.zeros((16, 3)), 'mpii16')
     with pytest.raises(ValueError, match='shape'):
         to_h36m(np.zeros((17, 3)), 'mpii16')
+
+
+def test_blazepose_landmarks_that_are_offset_are_named():
+    status = dict(zip(H36M17.joint_names, mapping_status('blazepose33')))
+    assert [n for n, s in status.items() if s == EXACT] == [
+        'RHip', 'RKnee', 'RFoot', 'LHip', 'LKnee', 'LFoot', 'LShoulder', 'LElbow', 'LWrist',
+        'RShoulder', 'RElbow', 'RWrist']
+    assert set(skeleton.LANDMARK_OFFSETS['blazepose33']) == {'RHip', 'LHip'}
+    assert set(skeleton.LANDMARK_OFFSETS['mpii16']) == {'Neck', 'Head', 'RFoot', 'LFoot'}

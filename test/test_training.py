@@ -176,6 +176,9 @@ def test_shipped_recipes_run_end_to_end_on_a_short_schedule(recipe, tiny_registe
     config.model = 'tiny' if config.model == 'lite' else 'tiny_kp'
     config.output_dir = str(tmp_path / 'run')
     config.data.train_clips, config.data.clip_length = 8, 3
+    config.data.mocap_fraction = 0.0  # reading every mocap file takes half a minute
+    if config.correction_tuning:
+        config.correction_tuning['clips'] = 3
     for stage in config.stages.values():
         stage.steps, stage.batch_size = 3, 2
     final = run_training(config, workers=1)
@@ -184,3 +187,5 @@ def test_shipped_recipes_run_end_to_end_on_a_short_schedule(recipe, tiny_registe
     rows = list(csv.DictReader(open(tmp_path / 'run' / loop.LOG_NAME)))
     assert list(dict.fromkeys(row['stage'] for row in rows)) == shipped_stages
     assert all(np.isfinite(float(row['total'])) for row in rows)
+    if config.correction_tuning:
+        assert info.metadata['correction']['preset'] == 'aligned'

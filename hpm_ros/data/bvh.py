@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpm_ros.data.bvh_rigs import NOMINAL_LEG_MM, detect_rig, rig_by_name
+from hpm_ros.data.bvh_rigs import FOLDER_RIGS, NOMINAL_LEG_MM, detect_rig, rig_by_name
 
 CHANNEL_NAMES = (
     'Xposition', 'Yposition', 'Zposition', 'Xrotation', 'Yrotation', 'Zrotation')
@@ -247,12 +247,14 @@ def bvh_to_h36m(path: str | Path, rig: str | None = None,
                 floor: bool = True) -> tuple[np.ndarray, float]:
     """Human3.6M-17 joint positions from a BVH file of a known skeleton flavour.
 
-    rig: a name from :data:`hpm_ros.data.bvh_rigs.RIGS`, or None to detect it from the joint
-    names. floor: shift vertically so that the floor (the 2nd percentile over frames of the
-    lowest rig joint) is at z = 0. Returns ``(poses [T, 17, 3] float32, mm, world frame Z up,
-    fps)``; see :mod:`hpm_ros.data.bvh_rigs` for the joint choices.
+    rig: a name from :data:`hpm_ros.data.bvh_rigs.RIGS`, or None to detect it from the joint names
+    (or from :data:`~hpm_ros.data.bvh_rigs.FOLDER_RIGS` by the file's folder). floor: shift
+    vertically so that the floor (the 2nd percentile over frames of the lowest rig joint) is at z =
+    0. Returns ``(poses [T, 17, 3] float32, mm, world frame Z up, fps)``; see
+    :mod:`hpm_ros.data.bvh_rigs` for the joint choices.
     """
     text = Path(path).read_text(encoding='utf-8', errors='replace')
+    rig = rig or FOLDER_RIGS.get(Path(path).parent.name)
     if rig is None:
         head = text.partition('MOTION')[0].split()
         names = [head[i + 1] for i, word in enumerate(head[:-1]) if word in ('ROOT', 'JOINT')]

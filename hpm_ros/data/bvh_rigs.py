@@ -38,10 +38,20 @@ inside the rig, but their root carries a -90 deg rotation about X):
   frame is a prepended T-pose and is dropped.
 - ``daz_salsa``: DAZ-style rig (``cmu_salsa/``) rescaled by bvhacker to no particular unit;
   it is scaled so that thigh + shin = :data:`NOMINAL_LEG_MM`.
+- ``daz_cgspeed``: the same DAZ (Aiko3) rig, not rescaled (``cmu_daz_10_14/``, one shared
+  skeleton for every performer); the same joint names as ``daz_salsa``, so it is chosen by
+  folder (:data:`FOLDER_RIGS`); frame 0 is the cgspeed T-pose reference frame and is dropped.
+- ``accad_mobu``: ACCAD's MotionBuilder rig (``accad/``, Male1 and Male2 each with his own
+  OFFSETs), centimetres, Y up, root position from its channels. Hip = mid(Left/RightUpLeg),
+  Spine = mid(Spine, Spine1), Thorax = Neck (neck base), Neck = Head (skull base),
+  Head = Head_end; shoulders are LeftArm/RightArm (LeftShoulder is the clavicle).
+
+Every flavour's absolute size is replaced later by the adult body prior
+(:mod:`hpm_ros.data.body_prior`), which re-composes the bone lengths.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hpm_ros.skeleton import H36M17
 
@@ -129,7 +139,21 @@ RIGS = (
           up_axis='y', mm_per_unit=None, drop_first_frame=False,
           virtual_sites=(('HeadTop', 'head', (0.0, 0.1, 0.01)),),
           leg_joints=('lShin', 'lFoot', 'rShin', 'rFoot')),
+    _spec('accad_mobu', ('Hips', 'ToSpine', 'Spine1', 'LeftUpLeg'),
+          _limbs('{s}UpLeg', '{s}Leg', '{s}Foot', '{s}Arm', '{s}ForeArm', '{s}Hand',
+                 'Left', 'Right'),
+          {'Spine': ('Spine', 'Spine1'), 'Thorax': ('Neck',), 'Neck': ('Head',),
+           'Head': ('Head_end',)},
+          up_axis='y', mm_per_unit=10.0, drop_first_frame=False),
 )
+
+# Daz units are about centimetres here (hip about 85 above the floor), about 1/129 of that
+# in the rescaled salsa files: the virtual head top is the same point of the rig.
+RIGS = RIGS + (replace(RIGS[3], name='daz_cgspeed', drop_first_frame=True,
+                       virtual_sites=(('HeadTop', 'head', (0.0, 12.9, 1.29)),)),)
+
+# Rigs chosen by the folder a file lies in, where joint names do not tell flavours apart.
+FOLDER_RIGS = {'cmu_daz_10_14': 'daz_cgspeed'}
 
 
 def detect_rig(joint_names: tuple) -> RigSpec:

@@ -1,30 +1,22 @@
-"""Training clips for the keypoints front end, from 3D motion alone (no images).
+"""The keypoints front end's data layout: input joint sets, crop boxes, the clip bank.
 
-3D motion (CMU BVH trials, procedural motion, Human3.6M-format 3D) → a random virtual camera
-per clip (:func:`hpm_ros.data.synth_scene.random_camera`) → exact 2D joints → a detector's
-errors (:mod:`hpm_ros.data.keypoint_noise`) → the joints an input joint set provides
-(h36m17, mpii16 or coco17; the others get confidence 0) → normalised crop coordinates of the
-square box around the confident joints (margin 1.25, as the image pipeline crops) → clips of
-N frames. Also the held-out sequences that the model card is measured on.
+An input joint set (h36m17, mpii16, coco17, blazepose33) gives the H36M-17 joints it has
+exactly (the others get confidence 0); joints are normalised to the square box around the
+confident joints (margin 1.25, as the image pipeline crops). The clips themselves are built
+by :mod:`hpm_ros.data.lifter_clips`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from hpm_ros.data.keypoint_noise import KeypointNoise, jitter_boxes, simulate_detections
-from hpm_ros.data.motion import ACTION_LABELS, random_motion
-from hpm_ros.data.synth_scene import SceneConfig, random_camera
-from hpm_ros.data.synthetic_bank import MOCAP_LABEL, SPLIT_SEED_OFFSET, mocap_trials
-from hpm_ros.geometry import project_points, world_to_camera
 from hpm_ros.skeleton import from_h36m, get_joint_set, to_h36m
 
-INPUT_JOINT_SETS = ('h36m17', 'mpii16', 'coco17')
+INPUT_JOINT_SETS = ('h36m17', 'mpii16', 'coco17', 'blazepose33')
 BOX_MARGIN = 1.25
 CONFIDENCE_THRESHOLD = 0.2
 MIN_BOX_SIZE = 16.0
@@ -99,8 +91,10 @@ class KeypointClipBank:
     keypoints [N, T, K, 2] float32 normalised crop coordinates of the detections (what the
     front end sees); confidence [N, T, K] float32 (0 for joints the input set lacks);
     pose2d [N, T, K, 2] float32 exact 2D in the same crop coordinates (the 2D ground truth);
-    pose3d [N, T, K, 3] float32 mm root-relative camera frame; has_3d [N] bool; actions [N]
-    str; joint_sets [N] str, the input joint set each clip simulates.
+    pose3d [N, T, K, 3] float32 mm root-relative camera frame (the virtual camera's for the
+    'rays' encoding); has_3d [N] bool; actions [N] str; joint_sets [N] str, the input joint
+    set each clip simulates; families [N] str, the pose family of each clip's middle frame
+    and detectors [N] str, its detector model (both optional).
     """
 
     keypoints: np.ndarray
@@ -110,6 +104,8 @@ class KeypointClipBank:
     has_3d: np.ndarray
     actions: np.ndarray
     joint_sets: np.ndarray
+    families: Optional[np.ndarray] = None
+    detectors: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         count, frames = self.keypoints.shape[:2]
@@ -143,21 +139,6 @@ class KeypointClipBank:
         return batch
 
 
-@lru_cache(maxsize=None)
-def _bvh_motion(path: str, fps: float) -> np.ndarray:
-    from hpm_ros.data.bvh import bvh_to_h36m
-
-    poses, source_fps = bvh_to_h36m(path)
-    return poses[::max(int(round(source_fps / fps)), 1)]
-
-
-def mocap_motions(mocap_dir, split: str, fps: float) -> list:
-    """(label, [T, 17, 3] mm world Z up) of the BVH trials of ``split`` under ``mocap_dir``
-    (the held-out trials of synthetic_bank.HELD_OUT_TRIALS for 'test'), about ``fps``."""
-    return [(trial, _bvh_motion(str(Path(mocap_dir) / trial), fps))
-            for trial in mocap_trials(mocap_dir, split)]
-
-
 def h36m_motions(path, subjects, fps: float) -> list:
     """(label, [T, 17, 3] mm world) per sequence of Human3.6M-format 3D: a VideoPose3D
     ``data_3d_h36m.npz`` file or a 3d-pose-baseline folder (hpm_ros.data.h36m), 50 fps
@@ -170,109 +151,3 @@ def h36m_motions(path, subjects, fps: float) -> list:
     stride = max(int(round(H36M_FPS / fps)), 1)
     return [(f'{frames.subject[a]}/{frames.sequence[a]}', frames.poses_3d[a:b:stride])
             for a, b in frames.segments()]
-
-
-def clip_from_motion(motion: np.ndarray, frames: int, rng: np.random.Generator,
-                     noise: KeypointNoise, joint_set: str,
-                     scene: SceneConfig = SceneConfig()) -> tuple:
-    """One training clip from ``motion`` [T0, 17, 3] mm world (T0 >= frames): (keypoints,
-    confidence, pose2d, pose3d) as in :class:`KeypointClipBank`, for one clip."""
-    start = int(rng.integers(0, len(motion) - frames + 1))
-    world = np.asarray(motion[start:start + frames], dtype=np.float64)
-    camera = random_camera(rng, world.reshape(-1, 3).mean(axis=0), scene)
-    joints = world_to_camera(world, camera.rotation, camera.translation)
-    exact = project_points(joints, camera.intrinsics)
-    detections = simulate_detections(exact, rng, noise, camera.image_size)
-    mask = input_joint_mask(joint_set)
-    confidence = detections.confidence * mask
-    boxes = jitter_boxes(keypoint_boxes(detections.keypoints, confidence), rng, noise)
-    keypoints = np.where(mask[:, None], normalise_keypoints(detections.keypoints, boxes), 0.5)
-    return (keypoints.astype(np.float32), confidence.astype(np.float32),
-            normalise_keypoints(exact, boxes).astype(np.float32),
-            (joints - joints[:, :1]).astype(np.float32))
-
-
-def build_keypoint_bank(num_clips: int, clip_length: int, seed: int = 0, split: str = 'train',
-                        fps: float = 25.0, mocap_dir=None, mocap_fraction: float = 0.5,
-                        noise: KeypointNoise = KeypointNoise(), joint_sets: dict = None,
-                        extra_motions: list = (), two_d_only_fraction: float = 0.0,
-                        progress: bool = True) -> KeypointClipBank:
-    """``num_clips`` clips of ``clip_length`` frames.
-
-    With probability ``mocap_fraction`` a clip is a window of recorded motion (the BVH trials
-    of ``split`` under ``mocap_dir`` and ``extra_motions``, (label, [T, 17, 3] mm world) pairs
-    labelled Human3.6M, chosen in proportion to their frames), else procedural motion.
-    joint_sets: {input joint set: weight} (default: h36m17, mpii16, coco17 equally).
-    Deterministic in (seed, split).
-    """
-    if split not in SPLIT_SEED_OFFSET:
-        raise ValueError(f'split must be one of {sorted(SPLIT_SEED_OFFSET)}, got {split!r}')
-    joint_sets = dict(joint_sets or {name: 1.0 for name in INPUT_JOINT_SETS})
-    for name in joint_sets:
-        input_joint_mask(name)
-    names = list(joint_sets)
-    weights = np.array([float(joint_sets[n]) for n in names])
-    if weights.min() < 0 or weights.sum() <= 0:
-        raise ValueError(f'joint set weights must be >= 0 and not all 0, got {joint_sets}')
-    recorded = [(MOCAP_LABEL, m) for _, m in (
-        mocap_motions(mocap_dir, split, fps) if mocap_dir else [])]
-    recorded += [(H36M_LABEL, m) for _, m in extra_motions]
-    recorded = [(action, m) for action, m in recorded if len(m) >= clip_length]
-    lengths = np.array([len(m) for _, m in recorded], dtype=np.float64)
-    columns = [[] for _ in range(7)]
-    for index in tqdm(range(num_clips), desc=f'{split} keypoint clips', disable=not progress):
-        clip_seed = SPLIT_SEED_OFFSET[split] + seed * 100_003 + index
-        rng = np.random.default_rng(clip_seed)
-        if recorded and rng.uniform() < mocap_fraction:
-            action, motion = recorded[int(rng.choice(len(recorded), p=lengths / lengths.sum()))]
-        else:
-            motion, kind = random_motion(max(clip_length, int(2 * fps)), fps, clip_seed)
-            action = ACTION_LABELS[kind]
-        joint_set = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        clip = clip_from_motion(motion, clip_length, rng, noise, joint_set)
-        for column, value in zip(columns, (*clip, rng.uniform() >= two_d_only_fraction,
-                                           action, joint_set)):
-            column.append(value)
-    return KeypointClipBank(*(np.stack(c) for c in columns[:4]), np.array(columns[4], bool),
-                            np.array(columns[5]), np.array(columns[6]))
-
-
-@dataclass
-class HeldOutSequence:
-    """A held-out motion seen by one camera: exact keypoints [T, 17, 2] px, joints3d
-    [T, 17, 3] mm camera frame, intrinsics [3, 3], image_size (W, H), action label."""
-
-    name: str
-    action: str
-    keypoints: np.ndarray
-    joints3d: np.ndarray
-    intrinsics: np.ndarray
-    image_size: tuple
-
-
-def view_motion(name: str, action: str, motion: np.ndarray, seed: int) -> HeldOutSequence:
-    """``motion`` [T, 17, 3] mm world seen by a random camera (seeded) aimed at its middle."""
-    rng = np.random.default_rng(seed)
-    world = np.asarray(motion, dtype=np.float64)
-    camera = random_camera(rng, world.reshape(-1, 3).mean(axis=0), SceneConfig())
-    joints = world_to_camera(world, camera.rotation, camera.translation)
-    return HeldOutSequence(name, action, project_points(joints, camera.intrinsics).astype(
-        np.float32), joints.astype(np.float32), camera.intrinsics, camera.image_size)
-
-
-def held_out_sequences(mocap_dir, procedural: int, length: int, fps: float = 25.0,
-                       seed: int = 0) -> list:
-    """Held-out evaluation sequences of ``length`` frames: consecutive windows of the
-    held-out BVH trials (synthetic_bank.HELD_OUT_TRIALS) and ``procedural`` sequences of
-    test-split seeds (never used for training), each seen by its own seeded camera."""
-    sequences = []
-    offset = SPLIT_SEED_OFFSET['test'] + seed * 100_003
-    for trial, motion in (mocap_motions(mocap_dir, 'test', fps) if mocap_dir else []):
-        for start in range(0, len(motion) - length + 1, length):
-            sequences.append(view_motion(f'{trial}@{start}', MOCAP_LABEL,
-                                         motion[start:start + length], offset + len(sequences)))
-    for index in range(procedural):
-        motion, kind = random_motion(length, fps, offset + 50_000 + index)
-        sequences.append(view_motion(f'procedural/{offset + 50_000 + index}',
-                                     ACTION_LABELS[kind], motion, offset + 60_000 + index))
-    return sequences

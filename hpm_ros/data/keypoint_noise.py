@@ -5,7 +5,9 @@ the exact projections look like a detector's output (H36M-17 order, pixels):
 
 - jitter: every joint moves by N(0, s²) per axis with s = ``jitter`` × the person's size
   (the longer side of the tight box around the exact joints), × ``extremity_factor`` for the
-  wrists and ankles;
+  wrists and ankles, or × ``joint_factors[j]`` (17 values, H36M-17 order) when given;
+- heavy tails: with probability ``tail_rate`` per joint and frame the jitter's s is
+  multiplied by ``tail_scale`` (a Gaussian scale mixture);
 - misses: with probability ``miss_rate`` per joint and frame the joint lands N(0, s_m²) per
   axis away, s_m = ``miss_offset`` × size, with a low confidence drawn from
   ``miss_confidence``; joints outside the image also get a low confidence (their position
@@ -50,8 +52,19 @@ class KeypointNoise:
     swap_rate: float = 0.01
     box_shift: float = 0.04
     box_scale: float = 0.05
+    joint_factors: tuple = ()
+    tail_rate: float = 0.0
+    tail_scale: float = 1.0
 
     def __post_init__(self) -> None:
+        factors = tuple(float(v) for v in self.joint_factors)
+        if factors and (len(factors) != H36M17.num_joints or min(factors) < 0):
+            raise ConfigError(f'keypoint noise joint_factors must be {H36M17.num_joints} '
+                              f'numbers >= 0, got {self.joint_factors!r}')
+        object.__setattr__(self, 'joint_factors', factors)
+        if not 0.0 <= self.tail_rate <= 1.0 or not self.tail_scale >= 1.0:
+            raise ConfigError('keypoint noise tail_rate must be in [0, 1] and tail_scale '
+                              f'>= 1, got {self.tail_rate!r}, {self.tail_scale!r}')
         for name in ('jitter', 'extremity_factor', 'miss_offset', 'box_shift', 'box_scale'):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -121,9 +134,15 @@ def simulate_detections(keypoints: np.ndarray, rng: np.random.Generator,
         raise ValueError(f'keypoints must be [T, 17, 2] px, got {keypoints.shape}')
     frames, joints = keypoints.shape[:2]
     size = person_size(keypoints)
-    factor = np.ones(joints)
-    factor[list(EXTREMITIES)] = noise.extremity_factor
+    if noise.joint_factors:
+        factor = np.array(noise.joint_factors)
+    else:
+        factor = np.ones(joints)
+        factor[list(EXTREMITIES)] = noise.extremity_factor
     std = noise.jitter * size[:, None] * factor
+    if noise.tail_rate > 0:
+        std = std * np.where(rng.random((frames, joints)) < noise.tail_rate, noise.tail_scale,
+                             1.0)
     noisy = keypoints + rng.standard_normal((frames, joints, 2)) * std[..., None]
     missed = rng.random((frames, joints)) < noise.miss_rate
     offset = rng.standard_normal((frames, joints, 2)) * (noise.miss_offset * size)[:, None, None]

@@ -8,6 +8,7 @@ from hpm_ros.errors import ConfigError
 
 FRONT_ENDS = ('image', 'keypoints')
 TRANSFORMER_INPUTS = ('features', 'heatmaps')
+INPUT_ENCODINGS = ('crop', 'rays')
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class ModelConfig:
     ``input_size`` is the side F of the feature maps (one Gaussian heatmap per joint, standard
     deviation ``keypoint_sigma`` cells), ``keypoint_channels`` learned channels are appended
     and ``head_hidden`` is the width of the small network that computes them.
+    ``input_encoding`` (keypoints front end): 'crop' (pixels in the crop box) or 'rays'
+    (intrinsics-aware: :mod:`hpm_ros.data.keypoint_input`); checkpoints written before it
+    existed are 'crop'.
 
     ``transformer_input`` (image front end): what Ψ_T reads as the 2D pose-aware features f2d,
     'features' (the last trunk convolution, C channels) or 'heatmaps' (Ψ_R's K joint maps as
@@ -48,8 +52,12 @@ class ModelConfig:
     keypoint_channels: int = 0
     keypoint_sigma: float = 1.0
     transformer_input: str = 'features'
+    input_encoding: str = 'crop'
 
     def __post_init__(self) -> None:
+        if self.input_encoding not in INPUT_ENCODINGS:
+            raise ConfigError(f'input_encoding must be one of {INPUT_ENCODINGS}, got '
+                              f'{self.input_encoding!r}')
         object.__setattr__(self, 'trunk', tuple(tuple(int(c) for c in s) for s in self.trunk))
         if self.front_end not in FRONT_ENDS:
             raise ConfigError(f'front_end must be one of {FRONT_ENDS}, got {self.front_end!r}')
@@ -107,8 +115,8 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, data: dict) -> 'ModelConfig':
         """Build from plain data; unknown or missing keys raise ConfigError. Keys added after
-        the first release (front_end, keypoint_*, transformer_input) take their defaults when
-        absent."""
+        the first release (front_end, keypoint_*, transformer_input, input_encoding) take
+        their defaults when absent."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

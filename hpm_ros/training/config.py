@@ -27,11 +27,11 @@ class StageConfig:
 class DataConfig:
     """Synthetic training data: rendered clips of procedural and (when present) CMU motion.
 
-    For a keypoints model (no images): keypoint_noise overrides fields of
-    hpm_ros.data.keypoint_noise.KeypointNoise; input_joint_sets weighs the simulated input
-    joint sets ({} = h36m17, mpii16, coco17 equally); motion_3d names Human3.6M-format 3D
-    (VideoPose3D data_3d_h36m.npz or a 3d-pose-baseline folder) of motion_3d_subjects to add
-    to the recorded motion.
+    For a keypoints model (no images, :mod:`hpm_ros.data.lifter_clips`): detectors weighs the
+    detector models of hpm_ros.data.detector_models ({} = all equally); family_share is the share
+    of procedural clips drawn from the thin pose families; motion_3d names Human3.6M-format 3D
+    (VideoPose3D data_3d_h36m.npz or a 3d-pose-baseline folder) of motion_3d_subjects to add to the
+    recorded motion.
     """
 
     train_clips: int = 256
@@ -41,8 +41,8 @@ class DataConfig:
     mocap_dir: str = ''
     seed: int = 0
     fps: float = 25.0
-    keypoint_noise: dict = field(default_factory=dict)
-    input_joint_sets: dict = field(default_factory=dict)
+    detectors: dict = field(default_factory=dict)
+    family_share: float = 0.6
     motion_3d: str = ''
     motion_3d_subjects: list = field(default_factory=lambda: ['S1', 'S5', 'S6', 'S7', 'S8'])
 
@@ -61,13 +61,18 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """A whole training run: model config name, data, per-stage schedules, losses."""
+    """A whole training run: model config name (with ``model_overrides`` of its fields),
+    data, per-stage schedules, losses; for a keypoints model ``correction_tuning`` (fields of
+    :class:`hpm_ros.training.correction_tuning.TuningConfig`, {} = no tuning) chooses the
+    correction settings stored in the final checkpoint."""
 
     model: str = 'lite'
     output_dir: str = 'runs/lite'
     seed: int = 0
     grad_clip: float = 5.0
     threads: int = 0
+    model_overrides: dict = field(default_factory=dict)
+    correction_tuning: dict = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     losses: LossConfig = field(default_factory=LossConfig)
     stages: dict = field(default_factory=lambda: {name: StageConfig() for name in STAGE_NAMES})
@@ -113,3 +118,14 @@ def load_train_config(path: str) -> TrainConfig:
     except (OSError, yaml.YAMLError) as error:
         raise ConfigError(f'cannot read training config {path}: {error}') from error
     return train_config_from_dict(data)
+
+
+def model_config(config: TrainConfig):
+    """The ModelConfig of a run: the named one with ``model_overrides`` applied."""
+    from hpm_ros.model.config import ModelConfig, get_config
+
+    data = get_config(config.model).to_dict()
+    unknown = sorted(set(config.model_overrides) - set(data))
+    if unknown:
+        raise ConfigError(f'unknown model_overrides {unknown}')
+    return ModelConfig.from_dict({**data, **config.model_overrides})

@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.data.clips import ClipBank
-from hpm_ros.model import build_machine, get_config
+from hpm_ros.model import build_machine
 from hpm_ros.model.machine import PoseMachine
-from hpm_ros.training.config import STAGE_NAMES, TrainConfig
+from hpm_ros.training.config import STAGE_NAMES, TrainConfig, model_config
 from hpm_ros.training.stages import StageLoss, set_trainable
 
 LOG_NAME = 'training_log.csv'
@@ -134,7 +134,7 @@ def train(config: TrainConfig, bank: ClipBank, resume: bool = False,
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed + context.rank)
     rng = np.random.default_rng(config.seed + 1000 * context.rank)
-    machine = build_machine(get_config(config.model)).to(context.device)
+    machine = build_machine(model_config(config)).to(context.device)
     fit_normalisation(machine, bank)
 
     start_stage, start_step, optimizer_state = 0, 0, None
