@@ -1,10 +1,12 @@
 """`hpm lift`: 3D poses from any 2D detector's joints, through the keypoints front end.
 
-The detector's joints (h36m17, mpii16 or coco17 layout, pixels) are mapped to H36M-17 (joints
-the set lacks get confidence 0), normalised to the square box around the confident joints
-(margin 1.25, as the image pipeline crops), fed to Ψ_T → Ψ_C, corrected so that Ψ_P's
-projection matches the given joints (confidences as weights) and, with intrinsics, placed in
-the camera frame by least-squares reprojection. ROS-free; see :class:`KeypointLifter`.
+The detector's joints (h36m17, mpii16, coco17 or blazepose33 layout, pixels) are mapped to
+H36M-17 (joints the set lacks get confidence 0), encoded as the checkpoint was trained (the
+square box around the confident joints, or rays of a camera turned to the person), fed to
+Ψ_T → Ψ_C, corrected so that Ψ_P's projection matches the given joints (confidences as
+weights; the checkpoint's stored correction settings unless overridden) and, with
+intrinsics, placed in the camera frame by least-squares reprojection. ROS-free; see
+:class:`KeypointLifter`.
 """
 from __future__ import annotations
 
@@ -357,8 +359,9 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         'lift', help='3D poses from any 2D detector\'s joints (npz in, npz out)')
     parser.add_argument('--input', required=True,
-                        help='npz: keypoints2d [T, J, 2] px, joint_set (h36m17, mpii16, coco17), '
-                        'image_size [W, H]; optional confidence [T, J], intrinsics [3, 3], fps')
+                        help='npz: keypoints2d [T, J, 2] px, joint_set (h36m17, mpii16, coco17, '
+                        'blazepose33), image_size [W, H]; optional confidence [T, J], '
+                        'intrinsics [3, 3], fps')
     parser.add_argument('--output', required=True, help='output .npz')
     parser.add_argument('--model',
                         help=f'keypoints checkpoint (default: models/{KEYPOINTS_MODEL})')
