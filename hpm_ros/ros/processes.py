@@ -87,8 +87,11 @@ class Client:
         return received
 
     def close(self) -> None:
-        """Stop spinning and shut the context down."""
+        """Stop spinning, wait for the spin thread to leave, then destroy the node and shut
+        the context down (destroying the node while the thread still waits on it can leave the
+        thread looping)."""
         self.executor.shutdown()
+        self.thread.join(timeout=10.0)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 
