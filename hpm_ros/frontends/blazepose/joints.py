@@ -3,20 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-BLAZEPOSE33 = (
-    'nose', 'left_eye_inner', 'left_eye', 'left_eye_outer', 'right_eye_inner', 'right_eye',
-    'right_eye_outer', 'left_ear', 'right_ear', 'mouth_left', 'mouth_right', 'left_shoulder',
-    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_pinky',
-    'right_pinky', 'left_index', 'right_index', 'left_thumb', 'right_thumb', 'left_hip',
-    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle', 'left_heel',
-    'right_heel', 'left_foot_index', 'right_foot_index',
-)
+from hpm_ros import skeleton
 
-COCO17 = (
-    'nose', 'left_eye', 'right_eye', 'left_ear', 'right_ear', 'left_shoulder',
-    'right_shoulder', 'left_elbow', 'right_elbow', 'left_wrist', 'right_wrist', 'left_hip',
-    'right_hip', 'left_knee', 'right_knee', 'left_ankle', 'right_ankle',
-)
+# The landmark names, in model output order, and COCO's joint names: the joint sets of
+# hpm_ros.skeleton ('blazepose33', 'coco17').
+BLAZEPOSE33 = skeleton.BLAZEPOSE33.joint_names
+COCO17 = skeleton.COCO17.joint_names
 
 # COCO-17 joint k is BlazePose landmark COCO17_FROM_BLAZEPOSE[k].
 COCO17_FROM_BLAZEPOSE = np.array([BLAZEPOSE33.index(name) for name in COCO17], dtype=np.int64)
