@@ -34,3 +34,20 @@ def make_tiny_config():
 def tiny_config():
     """A lite-structured config small enough for sub-second tests."""
     return make_tiny_config()
+
+
+@pytest.fixture
+def model(tiny_config, tmp_path):
+    """A checkpoint of a random tiny image model (psi_r front end)."""
+    from hpm_ros.checkpoint import save_checkpoint
+    from hpm_ros.model import build_machine
+
+    return save_checkpoint(tmp_path / 'tiny.pt', build_machine(tiny_config))
+
+
+def make_pipeline(model):
+    """The psi_r pipeline of a tiny image model that reports every frame (no thresholds)."""
+    from hpm_ros.pipeline import PipelineConfig, PosePipeline
+
+    return PosePipeline(PipelineConfig(model_path=str(model), front_end='psi_r',
+                                       lost_confidence=0.0, joint_confidence=0.0, threads=1))

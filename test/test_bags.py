@@ -10,27 +10,15 @@ from hpm_ros.bags import io
 from hpm_ros.bags.evaluate import EvalTopics, evaluate_bag
 from hpm_ros.bags.make import BagSource, media_source, synthetic_source, write_bag
 from hpm_ros.bags.report import write_report
-from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.cli import main as hpm_main
 from hpm_ros.errors import BagError
 from hpm_ros.geometry import intrinsics_matrix, root_relative
 from hpm_ros.metrics import mpjpe, p_mpjpe
-from hpm_ros.model import build_machine
-from hpm_ros.pipeline import PipelineConfig, PosePipeline
+from conftest import make_pipeline
 
 SIZE = (160, 120)
 FRAMES = 8
 FPS = 10.0
-
-
-@pytest.fixture
-def model(tiny_config, tmp_path):
-    return save_checkpoint(tmp_path / 'tiny.pt', build_machine(tiny_config))
-
-
-def make_pipeline(model) -> PosePipeline:
-    return PosePipeline(PipelineConfig(model_path=str(model), front_end='psi_r',
-                                       lost_confidence=0.0, joint_confidence=0.0, threads=1))
 
 
 def read_topic(path, topic):

@@ -1,28 +1,15 @@
 """Bags of sensor_msgs/CompressedImage: make-bag --compressed, bag-eval reading them; ROS-free."""
 import numpy as np
-import pytest
 
 from hpm_ros.bags import io
 from hpm_ros.bags.evaluate import EvalTopics, evaluate_bag
 from hpm_ros.bags.make import synthetic_source, write_bag
-from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.cli import main as hpm_main
-from hpm_ros.model import build_machine
-from hpm_ros.pipeline import PipelineConfig, PosePipeline
+from conftest import make_pipeline
 
 SIZE = (160, 120)
 FRAMES = 6
 COMPRESSED_TOPIC = '/camera/image_raw/compressed'
-
-
-@pytest.fixture
-def model(tiny_config, tmp_path):
-    return save_checkpoint(tmp_path / 'tiny.pt', build_machine(tiny_config))
-
-
-def make_pipeline(model) -> PosePipeline:
-    return PosePipeline(PipelineConfig(model_path=str(model), front_end='psi_r',
-                                       lost_confidence=0.0, joint_confidence=0.0, threads=1))
 
 
 def source():
