@@ -263,9 +263,9 @@ class KeypointLifter:
         """(H36M-17 keypoints [T, 17, 2] px, confidence [T, 17], normalised crop coordinates
         [T, 17, 2], valid [T] bool: frames with at least two joints of confidence > 0)."""
         # [lifter issue 13] the checkpoint's input encoding needs the image and intrinsics.
-        keypoints, confidence, _, normalised, valid = self.core.keypoint_inputs(
-            data.keypoints2d, data.confidence, data.joint_set, data.image_size, data.intrinsics)
-        self.last_rotations = self.core.last_rotations
+        keypoints, confidence, _, normalised, valid, self.last_rotations = \
+            self.core.keypoint_inputs(data.keypoints2d, data.confidence, data.joint_set,
+                                      data.image_size, data.intrinsics)
         return keypoints, confidence, normalised, valid
 
     @torch.no_grad()

@@ -17,6 +17,7 @@ the camera optical frame (x right, y down, z forward). ROS-free.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -91,7 +92,6 @@ class LiftingCore:
         self.joint_confidence, self.box_threshold = joint_confidence, box_threshold
         self.nominal_depth_m = nominal_depth_m
         self.input_joint_sets = tuple(input_joint_sets)
-        self.last_rotations = None
         self.set_correction(correction, **(correction_overrides or {}))
 
     @property
@@ -113,34 +113,31 @@ class LiftingCore:
         """Joints [..., J, 2] px and confidences [..., J] of ``joint_set`` -> (H36M-17 joints
         [..., 17, 2] px, confidences [..., 17], boxes [..., 3] (x0, y0, side) px, normalised
         coordinates [..., 17, 2] in the model's input encoding, valid [...] bool: at least two
-        joints present).
+        joints present, rotations [..., 3, 3] of the virtual cameras of a 'rays' model or None).
 
         Joints the set lacks get confidence 0; missing joints sit at the box centre (0.5).
         [lifter issue 13] A 'rays' model (``config.input_encoding``) reads the joints on the
         image plane of a camera turned to the person (:mod:`hpm_ros.data.keypoint_input`;
-        ``image_size`` (W, H) px needed, ``intrinsics`` [3, 3] or the nominal fallback); the
-        rotations [..., 3, 3] of that virtual camera are left in ``self.last_rotations``
-        (None for 'crop' models).
+        ``image_size`` (W, H) px needed, ``intrinsics`` [3, 3] or the nominal fallback).
         """
         if joint_set not in self.input_joint_sets:
             raise ValueError(f'the lifter reads {list(self.input_joint_sets)}, got {joint_set!r}')
         points, weights = to_front_end(keypoints, confidence, joint_set)
         boxes = keypoint_boxes(points, weights, KEYPOINT_BOX_MARGIN, self.box_threshold)
         valid = np.isfinite(boxes).all(axis=-1)
-        self.last_rotations = None
         if self.machine.config.input_encoding == 'crop':
             normalised = np.full(points.shape, 0.5)
             normalised[valid] = normalise_keypoints(points[valid], boxes[valid])
             normalised[weights <= 0] = 0.5
-            return points, weights, boxes, normalised, valid
+            return points, weights, boxes, normalised, valid, None
         if image_size is None:
             raise ValueError('a ray-encoded model needs the image size')
         lead = points.shape[:-2]
         normalised, _, rotations, _, _ = encode_keypoints(
             points.reshape(-1, *points.shape[-2:]), weights.reshape(-1, weights.shape[-1]),
             'rays', image_size, intrinsics, self.box_threshold)
-        self.last_rotations = rotations.reshape(*lead, 3, 3)
-        return points, weights, boxes, normalised.reshape(points.shape), valid
+        return (points, weights, boxes, normalised.reshape(points.shape), valid,
+                rotations.reshape(*lead, 3, 3))
 
     def person_inputs(self, person, image_size: Optional[tuple] = None,
                       intrinsics: Optional[np.ndarray] = None) -> tuple:
@@ -163,7 +160,7 @@ class LiftingCore:
         if joint_set not in self.input_joint_sets:
             coco = person.extras['coco17']
             keypoints, confidence, joint_set = coco['keypoints'], coco['confidence'], 'coco17'
-        points, weights, box, normalised, valid = self.keypoint_inputs(
+        points, weights, box, normalised, valid, rotation = self.keypoint_inputs(
             keypoints, confidence, joint_set, image_size, intrinsics)
         if not valid:
             return None
@@ -172,15 +169,13 @@ class LiftingCore:
         with torch.inference_mode():
             features = self.machine.encode(pose2d, weights_t)[0]
         return (features, pose2d, weights_t, points.astype(np.float32),
-                weights.astype(np.float32), CropBox(*box), self.last_rotations)
+                weights.astype(np.float32), CropBox(*box), rotation)
 
     def lift_people(self, people: list, states: list, intrinsics: Optional[np.ndarray],
                     image_size: tuple) -> tuple:
         """One frame: ``people`` (front-end persons) with their LSTM ``states`` (one (h, c)
         of batch 1 per person, None for a new person) -> (list of LiftedPerson or None per
         person, the new states, timings_ms {'transformer', 'correction', 'placement'})."""
-        import time
-
         timings = {'transformer': 0.0, 'correction': 0.0, 'placement': 0.0}
         inputs = [self.person_inputs(person, image_size, intrinsics) for person in people]
         kept = [i for i, item in enumerate(inputs) if item is not None]
