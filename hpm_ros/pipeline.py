@@ -158,7 +158,8 @@ class PosePipeline:
         self.config = config
         if config.threads > 0:
             torch.set_num_threads(config.threads)
-        if torch.device(config.device).type == 'cuda' and not torch.cuda.is_available():
+        self.device = torch.device(config.device)
+        if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise BackendUnavailableError(
                 f'device {config.device!r} requested, but torch {torch.__version__} sees no CUDA '
                 f'GPU (CUDA build: {torch.version.cuda is not None}); use device cpu')
@@ -170,7 +171,6 @@ class PosePipeline:
                 f'{path} is a model for the {self.machine.config.front_end!r} front end; '
                 f'front_end {config.front_end!r} needs a {wanted!r} model (shipped: '
                 f'{default_model_path(config.front_end).name})')
-        self.device = torch.device(config.device)
         self.machine.to(self.device)
         model_dir = Path(config.export_dir or path.parent)
         self.backend = create_backend(config.backend, (self.machine, self.checkpoint), model_dir,
