@@ -37,8 +37,8 @@ LIFT_CHECK = dict(procedural=1, length=50, detector='coco', seed=3)
 UNCORRECTED = ['psi_t', 'raw']
 LEGS = tuple(H36M17.index(n) for n in ('RKnee', 'RFoot', 'LKnee', 'LFoot'))
 UPPER = tuple(H36M17.index(n) for n in ('Neck', 'Head', 'LShoulder', 'RShoulder'))
-# The preset as shipped; 'default' (the checkpoint's stored settings, when they differ) is
-# added by main() and is what `hpm lift` uses.
+# The preset as shipped; 'default' (the checkpoint's tuned settings for each detector's joint
+# set) is added by main() and is what `hpm lift` and the node use.
 CARD_CORRECTIONS = {'aligned': ('aligned', {})}
 
 
@@ -111,8 +111,10 @@ def evaluate_lifter(lifter: KeypointLifter, sequences: list, detectors: dict,
                     corrections: dict, seed: int = NOISE_SEED,
                     fps: float = 25.0) -> KeypointScores:
     """Lift every sequence with every detector model ({name: DetectorModel}); variants
-    'psi_t', 'raw' and one per ``corrections`` entry (label: CorrectionConfig)."""
-    correctors = {name: Corrector(lifter.machine, config) for name, config in corrections.items()}
+    'psi_t', 'raw' and one per ``corrections`` entry (label: CorrectionConfig, or None for the
+    lifter's own correction of the detector's joint set, as `hpm lift` applies it)."""
+    fixed = {name: Corrector(lifter.machine, config) for name, config in corrections.items()
+             if config is not None}
     scores = KeypointScores()
     for index, sequence in enumerate(sequences):
         truth = root_relative(sequence.joints3d.astype(np.float64))
@@ -121,7 +123,8 @@ def evaluate_lifter(lifter: KeypointLifter, sequences: list, detectors: dict,
             *_, valid, pose3d, pose2d, weights = lifter.correction_inputs(data)
             rotations = None if lifter.last_rotations is None else lifter.last_rotations[valid]
             outputs = {}
-            for name, corrector in correctors.items():
+            for name in corrections:
+                corrector = fixed.get(name) or lifter.core.corrector_for(detector.joint_set)
                 result = corrector.correct(pose3d, pose2d, weights)
                 outputs[name] = result.pose3d_mm
             outputs['raw'] = lifter.machine.denormalise_3d(result.uncorrected)
@@ -277,8 +280,7 @@ def main(argv: list = None) -> int:
                                    max_per_trial=args.per_trial)
     corrections = {name: CorrectionConfig.from_preset(preset, **knobs)
                    for name, (preset, knobs) in CARD_CORRECTIONS.items()}
-    if lifter.corrector.config not in corrections.values():
-        corrections['default'] = lifter.corrector.config  # the checkpoint's tuned settings
+    corrections['default'] = None  # the checkpoint's tuned settings, per detector
     scores = evaluate_lifter(lifter, sequences, DETECTOR_MODELS, corrections)
     print(format_scores(scores, f'{len(sequences)} held-out sequences of {args.length} frames, '
                         'camera prior, simulated detections'))

@@ -212,7 +212,8 @@ class KeypointLifter:
 
     model_path: checkpoint (default models/hpm_keypoints.pt); correction: preset 'off',
     'paper', 'official' or 'aligned' (default) with knob overrides
-    (:class:`hpm_ros.correction.CorrectionConfig`);
+    (:class:`hpm_ros.correction.CorrectionConfig`; none: the checkpoint's tuned settings of
+    the preset for the input's joint set, :meth:`hpm_ros.lifting.LiftingCore.set_correction`);
     temporal: 'window' (default: each frame's 3D comes from a fresh LSTM state run over the
     last N frames, N the training clip length, as in training) or 'stream' (one state carried
     through each run of valid frames); joint_confidence: joints below it do not define the
@@ -236,19 +237,18 @@ class KeypointLifter:
         self.training_fps = float(data.get('fps', 25.0))
         self.window = int(data.get('clip_length', 8))
         self.temporal, self.joint_confidence = temporal, joint_confidence
-        # [lifter issue 13] the checkpoint's own settings of a preset (tuned on validation
-        # banks, hpm_ros/training/correction_tuning.py) unless overrides are given.
-        stored = self.checkpoint.metadata.get('correction') or {}
-        if correction_overrides is None and stored.get('preset') == correction:
-            correction_overrides = stored.get('overrides')
+        # [lifter issue 13] without knobs, the checkpoint's own settings of the preset (tuned on
+        # validation banks per detector, hpm_ros/training/correction_tuning.py).
         self.core = LiftingCore(self.machine, TorchBackend(self.machine), correction,
                                 correction_overrides, joint_confidence=joint_confidence,
-                                box_threshold=joint_confidence)
+                                box_threshold=joint_confidence,
+                                tuned_correction=self.checkpoint.metadata.get('correction'))
         self.last_rotations = None
 
     @property
     def corrector(self):
-        """The correction in use (:class:`hpm_ros.correction.Corrector`)."""
+        """The shared correction in use (:class:`hpm_ros.correction.Corrector`); the one for
+        2D of a given joint set is ``core.corrector_for(joint_set)``."""
         return self.core.corrector
 
     def set_correction(self, preset: str, **overrides) -> None:
@@ -308,7 +308,7 @@ class KeypointLifter:
         raw = np.full_like(corrected, np.nan)
         applied = np.zeros(frames, dtype=bool)
         if valid.any():
-            result = self.core.correct(pose3d, pose2d, weights)
+            result = self.core.correct(pose3d, pose2d, weights, data.joint_set)
             # [lifter issue 13] back from the virtual camera of the 'rays' encoding.
             rotations = None if self.last_rotations is None else self.last_rotations[valid]
             corrected[valid] = to_camera_frame(root_relative(result.pose3d_mm.numpy()),

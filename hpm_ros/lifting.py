@@ -24,7 +24,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from hpm_ros.correction import CorrectionConfig, Corrector
+from hpm_ros.correction import CorrectionConfig, CorrectionResult, Corrector
 from hpm_ros.crop import CropBox
 from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, keypoint_boxes, normalise_keypoints,
                                          to_front_end)
@@ -74,6 +74,26 @@ class LiftedPerson:
     track_id: int = -1
 
 
+@dataclass
+class PersonInput:
+    """What the lifter reads of one person in one frame.
+
+    features [1, C, F, F] (Ψ_T's input); pose2d [1, K, 2] normalised (the correction's
+    target); weights [1, K] joint confidences; keypoints [K, 2] float32 px and confidence [K]
+    (H36M-17); box: the square crop of the normalisation; rotation [3, 3]: the virtual camera
+    of a 'rays' model, else None; joint_set: the layout the 2D came in (None for Ψ_R).
+    """
+
+    features: torch.Tensor
+    pose2d: torch.Tensor
+    weights: torch.Tensor
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    box: CropBox
+    rotation: Optional[np.ndarray] = None
+    joint_set: Optional[str] = None
+
+
 class LiftingCore:
     """Ψ_T (run by ``backend``), Ψ_C / Ψ_P and the correction of one model, with placement.
 
@@ -87,11 +107,13 @@ class LiftingCore:
     def __init__(self, machine, backend, correction: str = 'aligned',
                  correction_overrides: Optional[dict] = None, joint_confidence: float = 0.1,
                  box_threshold: float = 0.2, nominal_depth_m: float = 3.0,
-                 input_joint_sets: tuple = INPUT_JOINT_SETS) -> None:
+                 input_joint_sets: tuple = INPUT_JOINT_SETS,
+                 tuned_correction: Optional[dict] = None) -> None:
         self.machine, self.backend = machine, backend
         self.joint_confidence, self.box_threshold = joint_confidence, box_threshold
         self.nominal_depth_m = nominal_depth_m
         self.input_joint_sets = tuple(input_joint_sets)
+        self.tuned_correction = tuned_correction or {}
         self.set_correction(correction, **(correction_overrides or {}))
 
     @property
@@ -100,8 +122,25 @@ class LiftingCore:
         return self.machine.config.front_end == 'keypoints'
 
     def set_correction(self, preset: str, **overrides) -> None:
-        """Switch the correction preset (and knobs)."""
-        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(preset, **overrides))
+        """Switch the correction preset (and knobs).
+
+        [lifter issue 13] Without knobs, a preset the checkpoint was tuned for
+        (``tuned_correction``, :mod:`hpm_ros.training.correction_tuning`) takes the tuned
+        settings: those of the input joint set (detector) when it has its own, else the shared
+        ones. Any knob given means that preset with those knobs, for every joint set.
+        """
+        tuned = self.tuned_correction if not overrides and \
+            self.tuned_correction.get('preset') == preset else {}
+        shared = {**(tuned.get('overrides') or {}), **overrides}
+        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(preset, **shared))
+        self.correctors = {
+            joint_set: Corrector(self.machine, CorrectionConfig.from_preset(
+                preset, **entry['overrides']))
+            for joint_set, entry in (tuned.get('per_joint_set') or {}).items()}
+
+    def corrector_for(self, joint_set: Optional[str] = None) -> Corrector:
+        """The correction applied to 2D of ``joint_set`` (None: the shared one)."""
+        return self.correctors.get(joint_set, self.corrector)
 
     def initial_state(self, people: int = 1) -> tuple:
         """H_0 for ``people`` persons: (h, c), each [layers, P, hidden]."""
@@ -140,12 +179,10 @@ class LiftingCore:
                 rotations.reshape(*lead, 3, 3))
 
     def person_inputs(self, person, image_size: Optional[tuple] = None,
-                      intrinsics: Optional[np.ndarray] = None) -> tuple:
+                      intrinsics: Optional[np.ndarray] = None) -> Optional[PersonInput]:
         """What Ψ_T and the correction read of one front-end person (a
-        :class:`hpm_ros.frontends.base.PersonDetection`): (features [1, C, F, F], p2d [1, 17, 2]
-        normalised, confidence [1, 17], H36M-17 keypoints [17, 2] px, box, the virtual camera's
-        rotation [3, 3] of a 'rays' model or None), or None when the person has fewer than two
-        usable joints.
+        :class:`hpm_ros.frontends.base.PersonDetection`), or None when the person has fewer
+        than two usable joints.
 
         A keypoints model reads the person's joints (its own layout when the lifter knows it,
         else the extras' 'coco17' {'keypoints', 'confidence'} subset); an image model reads
@@ -153,9 +190,9 @@ class LiftingCore:
         """
         if not self.reads_keypoints:
             extras = person.extras
-            return (extras['features'], extras['pose2d'], extras['confidence'],
-                    np.asarray(person.keypoints, np.float32),
-                    np.asarray(person.confidence, np.float32), extras['crop'], None)
+            return PersonInput(extras['features'], extras['pose2d'], extras['confidence'],
+                               np.asarray(person.keypoints, np.float32),
+                               np.asarray(person.confidence, np.float32), extras['crop'])
         keypoints, confidence, joint_set = person.keypoints, person.confidence, person.joint_set
         if joint_set not in self.input_joint_sets:
             coco = person.extras['coco17']
@@ -168,8 +205,8 @@ class LiftingCore:
         weights_t = torch.as_tensor(weights[None], dtype=torch.float32)
         with torch.inference_mode():
             features = self.machine.encode(pose2d, weights_t)[0]
-        return (features, pose2d, weights_t, points.astype(np.float32),
-                weights.astype(np.float32), CropBox(*box), rotation)
+        return PersonInput(features, pose2d, weights_t, points.astype(np.float32),
+                           weights.astype(np.float32), CropBox(*box), rotation, joint_set)
 
     def lift_people(self, people: list, states: list, intrinsics: Optional[np.ndarray],
                     image_size: tuple) -> tuple:
@@ -183,36 +220,38 @@ class LiftingCore:
         results = [None] * len(people)
         if not kept:
             return results, new_states, timings
+        used = [inputs[i] for i in kept]
         start = time.perf_counter()
-        pose3d, stepped = self.transformer_step([inputs[i][0] for i in kept],
+        pose3d, stepped = self.transformer_step([item.features for item in used],
                                                 [states[i] for i in kept])
         for index, state in zip(kept, stepped):
             new_states[index] = state
         mark = time.perf_counter()
         timings['transformer'] = (mark - start) * 1000.0
-        weights = torch.cat([inputs[i][2] for i in kept])
-        corrected = self.correct(pose3d, torch.cat([inputs[i][1] for i in kept]),
-                                 (weights >= self.joint_confidence).float())
+        weights = torch.cat([item.weights for item in used])
+        corrected = self.correct(pose3d, torch.cat([item.pose2d for item in used]),
+                                 (weights >= self.joint_confidence).float(),
+                                 [item.joint_set for item in used])
         joints3d = root_relative(corrected.pose3d_mm.detach().cpu().numpy()).astype(np.float32)
         raw = root_relative(self.machine.denormalise_3d(
             corrected.uncorrected).detach().cpu().numpy()).astype(np.float32)
-        if inputs[kept[0]][6] is not None:  # [lifter issue 13] back from the virtual cameras
-            rotations = np.stack([inputs[i][6] for i in kept])
+        if used[0].rotation is not None:  # [lifter issue 13] back from the virtual cameras
+            rotations = np.stack([item.rotation for item in used])
             joints3d = to_camera_frame(joints3d, rotations).astype(np.float32)
             raw = to_camera_frame(raw, rotations).astype(np.float32)
         start = time.perf_counter()
         timings['correction'] = (start - mark) * 1000.0
-        keypoints = np.stack([inputs[i][3] for i in kept])
-        confidence = np.stack([inputs[i][4] for i in kept])
+        keypoints = np.stack([item.keypoints for item in used])
+        confidence = np.stack([item.confidence for item in used])
         camera, placement = self.place(joints3d, keypoints, confidence, intrinsics, image_size)
         timings['placement'] = (time.perf_counter() - start) * 1000.0
-        for row, index in enumerate(kept):
+        for row, (index, item) in enumerate(zip(kept, used)):
             results[index] = LiftedPerson(
                 keypoints2d=keypoints[row], confidence=confidence[row], joints3d=joints3d[row],
                 joints3d_raw=raw[row], joints3d_camera=camera[row], placement=placement[row],
                 correction_applied=bool(corrected.applied[row]),
                 correction_discarded=bool(corrected.discarded[row]),
-                correction_steps=int(corrected.steps[row]), box=inputs[index][5])
+                correction_steps=int(corrected.steps[row]), box=item.box)
         return results, new_states, timings
 
     def transformer_step(self, features: list, states: list) -> tuple:
@@ -230,11 +269,25 @@ class LiftingCore:
         return pose3d, [(h_out[:, i:i + 1], c_out[:, i:i + 1]) for i in range(len(states))]
 
     def correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor,
-                weights: Optional[torch.Tensor] = None):
+                weights: Optional[torch.Tensor] = None, joint_sets=None) -> CorrectionResult:
         """The correction of B frames or people at once (see
         :meth:`hpm_ros.correction.Corrector.correct`): p3d [B, K, 3] normalised, p2d [B, K, 2]
-        normalised crop coordinates, weights [B, K]."""
-        return self.corrector.correct(pose3d, pose2d, weights)
+        normalised crop coordinates, weights [B, K]; joint_sets: the input joint set of all
+        rows (str), of each row (list of B str) or None, choosing :meth:`corrector_for`."""
+        if joint_sets is None or isinstance(joint_sets, str):
+            return self.corrector_for(joint_sets).correct(pose3d, pose2d, weights)
+        groups = {}
+        for row, joint_set in enumerate(joint_sets):
+            groups.setdefault(self.corrector_for(joint_set), []).append(row)
+        if len(groups) == 1:
+            return next(iter(groups)).correct(pose3d, pose2d, weights)
+        parts, order = [], []
+        for corrector, rows in groups.items():
+            index = torch.tensor(rows)
+            parts.append(corrector.correct(pose3d[index], pose2d[index],
+                                           None if weights is None else weights[index]))
+            order.extend(rows)
+        return CorrectionResult.concatenate(parts, torch.argsort(torch.tensor(order)))
 
     def place(self, joints3d: np.ndarray, keypoints: np.ndarray, confidence: np.ndarray,
               intrinsics: Optional[np.ndarray], image_size: tuple) -> tuple:

@@ -53,7 +53,9 @@ class PipelineConfig:
     people tracked and lifted per frame with BlazePose (default 4; 1: mediapipe's
     single-person graph, the detector alone); psi_r always sees one person; box_source,
     face_detector, search_interval, track_expiry_s: how BlazePose finds and tracks several
-    people (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`).
+    people (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`). correction_preset,
+    correction_overrides: the correction; with no overrides the checkpoint's tuned settings of
+    the preset per input joint set (:meth:`hpm_ros.lifting.LiftingCore.set_correction`).
     """
 
     model_path: str = ''
@@ -180,7 +182,8 @@ class PosePipeline:
         self.lifter = LiftingCore(
             self.machine, self.backend, config.correction_preset, config.correction_overrides,
             joint_confidence=config.joint_confidence, nominal_depth_m=config.nominal_depth_m,
-            input_joint_sets=self.checkpoint_input_joint_sets())
+            input_joint_sets=self.checkpoint_input_joint_sets(),
+            tuned_correction=self.checkpoint.metadata.get('correction'))
         self.reset()
 
     def _create_front_end(self):

@@ -215,18 +215,27 @@ def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(
 
 def test_rays_models_and_stored_correction_settings(tmp_path, sequence):
     """A 'rays' checkpoint lifts into the camera frame; a checkpoint's stored correction
-    settings are what `hpm lift` uses for that preset unless overrides are given."""
+    settings are what `hpm lift` uses for that preset unless knobs are given, those of the
+    input's joint set when it has its own."""
     torch.manual_seed(1)
     config = dataclasses.replace(
         KEYPOINTS, name='tiny_rays', input_size=16, head_hidden=16, transformer_channels=8,
         transformer_fc=32, lstm_hidden=32, regression_hidden=32, projection_hidden=32,
         input_encoding='rays')
-    stored = {'preset': 'aligned', 'overrides': {'lr': 0.01, 'max_steps': 2}}
+    stored = {'preset': 'aligned', 'overrides': {'lr': 0.01, 'max_steps': 2},
+              'per_joint_set': {'coco17': {'overrides': {'max_steps': 0}}}}
     path = save_checkpoint(tmp_path / 'rays.pt', build_machine(config), correction=stored,
                            training={'data': {'fps': 25.0, 'clip_length': 4}})
     lifter = KeypointLifter(path)
     assert (lifter.corrector.config.lr, lifter.corrector.config.max_steps) == (0.01, 2)
-    assert KeypointLifter(path, correction_overrides={}).corrector.config.lr == 0.02
+    assert lifter.core.corrector_for('coco17').config.max_steps == 0
+    assert lifter.core.corrector_for('blazepose33') is lifter.corrector
+    knobs = KeypointLifter(path, correction_overrides={'tau_mm': 30.0})
+    assert (knobs.corrector.config.lr, knobs.corrector.config.max_steps) == (0.02, 4)
+    assert knobs.core.corrector_for('coco17') is knobs.corrector
+    coco = lifter.lift(detector_input(sequence, DETECTOR_MODELS['coco'], seed=5))
+    assert not coco['correction_applied'].any()
+    np.testing.assert_array_equal(coco['joints3d'], coco['joints3d_raw'])
     data = detector_input(sequence, DETECTOR_MODELS['blazepose'], seed=5)
     output = lifter.lift(data)
     assert lifter.last_rotations.shape == (12, 3, 3)

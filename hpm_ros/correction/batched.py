@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from typing import Optional
 
 import torch
@@ -298,10 +297,7 @@ class Corrector:
         with torch.no_grad():
             parts = [self._correct(pose3d[i:i + chunk], pose2d[i:i + chunk],
                                    weights[i:i + chunk]) for i in range(0, len(pose3d), chunk)]
-        if len(parts) == 1:
-            return parts[0]
-        return CorrectionResult(**{f.name: torch.cat([getattr(p, f.name) for p in parts])
-                                   for f in fields(CorrectionResult)})
+        return CorrectionResult.concatenate(parts)
 
     def _correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor, weights: torch.Tensor):
         config, batch, joints = self.config, pose3d.shape[0], pose3d.shape[1]

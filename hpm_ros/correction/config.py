@@ -148,3 +148,14 @@ class CorrectionResult:
     loss_before: torch.Tensor
     loss_after: torch.Tensor
     robust_displacement_mm: torch.Tensor
+
+    @classmethod
+    def concatenate(cls, parts: list, order: Optional[torch.Tensor] = None) -> 'CorrectionResult':
+        """One result of the frames of ``parts`` in turn, or reordered by ``order`` [B] (row i
+        of the result is row order[i] of the concatenation)."""
+        if len(parts) == 1 and order is None:
+            return parts[0]
+        joined = {f.name: torch.cat([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        if order is not None:
+            joined = {name: value[order] for name, value in joined.items()}
+        return cls(**joined)

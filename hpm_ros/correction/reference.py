@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import fields
 from typing import Optional
 
 import torch
@@ -48,5 +47,4 @@ def correct_per_frame(machine: nn.Module, config: CorrectionConfig, pose3d: torc
                 if not tracker.update(regressed.detach(), loss.detach()):
                     break
             results.append(tracker.result())
-    return CorrectionResult(**{f.name: torch.cat([getattr(r, f.name) for r in results])
-                               for f in fields(CorrectionResult)})
+    return CorrectionResult.concatenate(results)
