@@ -208,6 +208,20 @@ def test_aligned_objective_ignores_the_box_and_its_gradient_is_exact(align, bone
     torch.testing.assert_close(grad, expected)
 
 
+@pytest.mark.parametrize('align', ['translation', 'scale'])
+def test_aligned_gradient_of_a_collapsed_projection_is_exact(align):
+    """All joints projected onto one point (no spread to fit a scale to): the gradient still
+    equals autograd's."""
+    generator = torch.Generator().manual_seed(5)
+    config = CorrectionConfig(align_2d=align)
+    target = torch.rand(2, 17, 2, generator=generator, dtype=torch.float64)
+    weights = torch.rand(2, 17, generator=generator, dtype=torch.float64)
+    projected = torch.full((2, 17, 2), 0.4, dtype=torch.float64, requires_grad=True)
+    loss, grad = Loss(target, weights, bone_incidence().double(), config)(projected, True)
+    expected = torch.autograd.grad(loss.sum(), projected)[0]
+    torch.testing.assert_close(grad, expected)
+
+
 def test_off_returns_the_model_output(problem):
     machine, _, p3d, p2d = problem
     result = Corrector(machine, CorrectionConfig.from_preset('off')).correct(p3d, p2d)
@@ -297,11 +311,17 @@ def test_a_masked_step_leaves_that_frame_untouched(problem, optimizer, lr):
     ({'lr': 0.3, 'max_steps': 3}, True),
     ({'align_2d': 'scale', 'bone_weight': 0.5}, False),
     ({'align_2d': 'translation', 'optimizer': 'adam', 'lr': 1e-4}, False),
+    ({'preset': 'aligned'}, False),
+    ({'preset': 'aligned', 'lr': 0.3, 'max_steps': 6, 'tau_mm': 10.0}, True),
+    ({'preset': 'aligned', 'align_2d': 'translation', 'epsilon_mm': 1.0}, False),
 ], ids=['paper', 'adam-cp', 'sgd-c-bones', 'adam-eps', 'sgd-discards', 'sgd-scale-bones',
-        'adam-translation'])
+        'adam-translation', 'aligned', 'aligned-discards', 'aligned-translation-eps'])
 def test_batched_equals_per_frame_loop(problem, overrides, some_discarded):
+    """Every path of the batched formulation (dense and rank-1 parameters, Ψ_C's fixed-input
+    layer, Ψ_P adapted or folded, each alignment and stop rule) equals the autograd loop."""
     machine, _, p3d, p2d = problem
-    config = CorrectionConfig.from_preset('paper', **overrides)
+    overrides = dict(overrides)
+    config = CorrectionConfig.from_preset(overrides.pop('preset', 'paper'), **overrides)
     weights = torch.rand(16, 17, generator=torch.Generator().manual_seed(2))
     batched = Corrector(machine, config).correct(p3d[:16], p2d[:16], weights)
     looped = correct_per_frame(machine, config, p3d[:16], p2d[:16], weights)
@@ -382,6 +402,29 @@ def test_works_under_no_grad_and_inference_mode(problem):
     for other in (quiet, inference, looped):
         torch.testing.assert_close(other.pose3d, plain.pose3d, atol=1e-5, rtol=1e-4)
     assert plain.applied.all() and not plain.pose3d.requires_grad
+
+
+def test_a_changed_model_is_picked_up(problem):
+    """The shared per-projector structure (folded Ψ_P, trained values) follows in-place changes
+    of the model's parameters and running statistics."""
+    machine, _, p3d, p2d = problem
+    config = CorrectionConfig.from_preset('aligned')
+    corrector = Corrector(machine, config)
+    before = corrector.correct(p3d[:4], p2d[:4])
+    layers = machine.projector.projection
+    saved = {name: t.clone() for name, t in layers.state_dict().items()}
+    try:
+        with torch.no_grad():
+            layers.fc4.weight.mul_(1.2)
+            layers.bn2.running_var.mul_(1.5)
+        after = corrector.correct(p3d[:4], p2d[:4])
+        fresh = Corrector(machine, config).correct(p3d[:4], p2d[:4])
+    finally:
+        layers.load_state_dict(saved)
+    torch.testing.assert_close(after.loss_before, fresh.loss_before)
+    torch.testing.assert_close(after.pose3d, fresh.pose3d)
+    assert not torch.allclose(after.loss_before, before.loss_before)
+    torch.testing.assert_close(corrector.correct(p3d[:4], p2d[:4]).pose3d, before.pose3d)
 
 
 def test_chunks_give_the_same_result(problem):

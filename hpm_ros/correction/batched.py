@@ -1,6 +1,7 @@
 """The batched correction: per-frame disposable projector parameters, explicit backward."""
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Optional
 
@@ -59,6 +60,61 @@ def prepare_inputs(machine: nn.Module, pose3d: torch.Tensor, pose2d: torch.Tenso
     return tuple(out)
 
 
+# The layer whose input (p3d) never changes between steps (see _Disposable.linear).
+FIXED_INPUT_LAYER = 'regression.fc1.weight'
+
+
+class _Frozen:
+    """What every batch of one projector state shares: the trained parameters (detached), the
+    BatchNorm running statistics as (mean, 1/std), the flat [1, N] trained values of the
+    densely adapted parameters, and, when Ψ_P is not adapted, its four layers with the
+    BatchNorms folded in as (W [O, I], Wᵀ [I, O], b [O]).
+
+    ``key`` identifies the projector state (each tensor and its in-place version counter):
+    :class:`Corrector` rebuilds this only when the model's parameters or buffers changed.
+    """
+
+    def __init__(self, projector: nn.Module, config: CorrectionConfig) -> None:
+        self.key = projector_state(projector)
+        low_rank = config.optimizer == 'sgd'
+        self.base, self.norms, self.dense, self.factor_keys = {}, {}, [], []
+        for group in GROUPS:
+            for name, parameter in getattr(projector, group).named_parameters():
+                key = f'{group}.{name}'
+                self.base[key] = parameter.detach()
+                if group in config.adapt and low_rank and parameter.dim() == 2:
+                    self.factor_keys.append(key)
+                elif group in config.adapt:
+                    self.dense.append(key)
+            for name, layer in getattr(projector, group).named_children():
+                if isinstance(layer, nn.BatchNorm1d):
+                    inv_std = torch.rsqrt(layer.running_var.detach() + layer.eps)
+                    self.norms[f'{group}.{name}'] = (layer.running_mean.detach(), inv_std)
+        self.flat = torch.cat([self.base[k].reshape(1, -1) for k in self.dense], 1)
+        self.sizes = [self.base[k].numel() for k in self.dense]
+        self.folded = None
+        if 'projection' not in config.adapt:
+            self.folded = []
+            for layer, norm in (('fc1', 'bn1'), ('fc2', 'bn2'), ('fc3', 'bn3'), ('fc4', None)):
+                weight = self.base[f'projection.{layer}.weight']
+                bias = self.base[f'projection.{layer}.bias']
+                if norm is not None:
+                    mean, inv_std = self.norms[f'projection.{norm}']
+                    gain = self.base[f'projection.{norm}.weight'] * inv_std
+                    weight = weight * gain.unsqueeze(1)
+                    bias = (bias - mean) * gain + self.base[f'projection.{norm}.bias']
+                self.folded.append((weight.contiguous(), weight.T.contiguous(), bias))
+
+
+def projector_state(projector: nn.Module):
+    """The identity and in-place version of every parameter and buffer of ``projector``; a
+    value equal to no other when one is an inference tensor (those keep no version)."""
+    tensors = list(itertools.chain(projector.parameters(), projector.buffers()))
+    if any(t.is_inference() for t in tensors):
+        return object()
+    return tuple((id(t), t._version) for t in tensors)
+
+
 class _Disposable:
     """The per-frame parameters {ω_C^t, ω_P^t} of one batch, with gradients (and Adam state).
 
@@ -67,30 +123,21 @@ class _Disposable:
     the rank-1 terms −lr · dy ⊗ x of the steps taken, kept as factors u [B, S, O], v [B, S, I].
     """
 
-    def __init__(self, projector: nn.Module, config: CorrectionConfig, batch: int) -> None:
+    def __init__(self, projector: nn.Module, config: CorrectionConfig, batch: int,
+                 frozen: Optional[_Frozen] = None) -> None:
+        frozen = frozen or _Frozen(projector, config)
         self.config, self.low_rank = config, config.optimizer == 'sgd'
-        self.base, self.factors, self.pending, self.norms = {}, {}, {}, {}
-        dense = []
-        for group in GROUPS:
-            for name, parameter in getattr(projector, group).named_parameters():
-                key = f'{group}.{name}'
-                self.base[key] = parameter.detach()
-                if group in config.adapt and self.low_rank and parameter.dim() == 2:
-                    self.factors[key] = None
-                elif group in config.adapt:
-                    dense.append(key)
-            for name, layer in getattr(projector, group).named_children():
-                if isinstance(layer, nn.BatchNorm1d):
-                    inv_std = torch.rsqrt(layer.running_var + layer.eps)
-                    self.norms[f'{group}.{name}'] = (layer.running_mean, inv_std)
-        self.flat = torch.cat([self.base[k].reshape(1, -1) for k in dense], 1).repeat(batch, 1)
+        self.base, self.norms, self.folded = frozen.base, frozen.norms, frozen.folded
+        self.factors = dict.fromkeys(frozen.factor_keys)
+        self.pending = {}
+        self.fixed_product = self.fixed_norm = self.fixed_sum = None
+        self.flat = frozen.flat.repeat(batch, 1)
         self.grad = torch.empty_like(self.flat)     # every backward writes all of it
         if not self.low_rank:       # Adam moments and scratch, written before they are read
             self.moment1, self.moment2, self.scratch = (
                 torch.empty_like(self.flat) for _ in range(3))
-        sizes = [self.base[k].numel() for k in dense]
         self.views, self.grads = ({k: t.view(batch, *self.base[k].shape) for k, t in
-                                   zip(dense, flat.split(sizes, 1))}
+                                   zip(frozen.dense, flat.split(frozen.sizes, 1))}
                                   for flat in (self.flat, self.grad))
 
     def vector(self, key: str) -> torch.Tensor:
@@ -102,10 +149,24 @@ class _Disposable:
         weight, bias = self.views.get(key + '.weight'), self.vector(key + '.bias')
         if weight is not None:
             return torch.baddbmm(bias.unsqueeze(1), x.unsqueeze(1), weight.transpose(1, 2))[:, 0]
+        if key + '.weight' == FIXED_INPUT_LAYER and self.low_rank:
+            return self._fixed_input_linear(x, bias)
         y = torch.addmm(bias, x, self.base[key + '.weight'].T)
         if self.factors.get(key + '.weight') is not None:
             u, v = self.factors[key + '.weight']
             y = y + (torch.bmm(v, x.unsqueeze(2)) * u).sum(1)
+        return y
+
+    def _fixed_input_linear(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Ψ_C's first layer under SGD: its input p3d is the same at every step, so the
+        rank-1 terms Σ_s u_s (v_s · x) with v_s = x are ‖x‖² Σ_s u_s, and x Wᵀ is computed
+        once."""
+        if self.fixed_product is None:
+            self.fixed_product = x @ self.base[FIXED_INPUT_LAYER].T
+            self.fixed_norm = x.square().sum(1, keepdim=True)
+        y = self.fixed_product + bias
+        if self.fixed_sum is not None:
+            y = torch.addcmul(y, self.fixed_norm, self.fixed_sum)
         return y
 
     def linear_back(self, key: str, x: torch.Tensor, dy: torch.Tensor, need_dx: bool = True):
@@ -149,6 +210,9 @@ class _Disposable:
                            alpha=lr)
             for key, (dy, x) in self.pending.items():
                 u = dy * -lr if everyone else torch.where(active, dy * -lr, 0.0)
+                if key == FIXED_INPUT_LAYER:
+                    self.fixed_sum = u if self.fixed_sum is None else self.fixed_sum + u
+                    continue
                 u, v = u.unsqueeze(1), x.unsqueeze(1)
                 if self.factors[key] is not None:
                     u, v = (torch.cat(pair, 1) for pair in zip(self.factors[key], (u, v)))
@@ -176,6 +240,13 @@ def _forward(params: _Disposable, pose3d: torch.Tensor) -> tuple:
     hidden, n1 = params.batch_norm('regression.bn1', params.linear('regression.fc1', pose3d))
     hidden = torch.relu(hidden)
     regressed = params.linear('regression.fc2', hidden)
+    if params.folded is not None:   # Ψ_P fixed: its BatchNorms folded into its layers
+        (_, t1, b1), (_, t2, b2), (_, t3, b3), (_, t4, b4) = params.folded
+        x = torch.relu(torch.addmm(b1, regressed, t1))
+        y2 = torch.relu(torch.addmm(b2, x, t2))
+        y3 = torch.relu(torch.addmm(b3, y2, t3))
+        projected = torch.addmm(b4, x + y3, t4)
+        return regressed, projected, (pose3d, hidden, n1, x, y2, y3)
     x, m1 = params.batch_norm('projection.bn1', params.linear('projection.fc1', regressed))
     x = torch.relu(x)
     y2, m2 = params.batch_norm('projection.bn2', params.linear('projection.fc2', x))
@@ -187,19 +258,32 @@ def _forward(params: _Disposable, pose3d: torch.Tensor) -> tuple:
     return regressed, projected, (pose3d, hidden, n1, regressed, x, m1, y2, m2, y3, m3, shortcut)
 
 
+def _relu_back(grad: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """The gradient through relu of its output ``output`` (zero where the unit was off)."""
+    return torch.ops.aten.threshold_backward(grad, output, 0)
+
+
 def _backward(params: _Disposable, cache: tuple, grad_projected: torch.Tensor) -> None:
     """Back-propagate d loss / d p̂2d [B, 2K] through :func:`_forward`, storing the gradients
     of the adapted parameters in ``params``."""
-    pose3d, hidden, n1, regressed, x, m1, y2, m2, y3, m3, shortcut = cache
-    d_shortcut = params.linear_back('projection.fc4', shortcut, grad_projected)
-    d = params.batch_norm_back('projection.bn3', m3, d_shortcut * (y3 > 0))
-    d = params.linear_back('projection.fc3', y2, d)
-    d = params.batch_norm_back('projection.bn2', m2, d * (y2 > 0))
-    d = d_shortcut + params.linear_back('projection.fc2', x, d)
-    d = params.batch_norm_back('projection.bn1', m1, d * (x > 0))
-    d = params.linear_back('projection.fc1', regressed, d)
+    if params.folded is not None:
+        pose3d, hidden, n1, x, y2, y3 = cache
+        (w1, _, _), (w2, _, _), (w3, _, _), (w4, _, _) = params.folded
+        d_shortcut = grad_projected @ w4
+        d = _relu_back(d_shortcut, y3) @ w3
+        d = d_shortcut + _relu_back(d, y2) @ w2
+        d = _relu_back(d, x) @ w1
+    else:
+        pose3d, hidden, n1, regressed, x, m1, y2, m2, y3, m3, shortcut = cache
+        d_shortcut = params.linear_back('projection.fc4', shortcut, grad_projected)
+        d = params.batch_norm_back('projection.bn3', m3, _relu_back(d_shortcut, y3))
+        d = params.linear_back('projection.fc3', y2, d)
+        d = params.batch_norm_back('projection.bn2', m2, _relu_back(d, y2))
+        d = d_shortcut + params.linear_back('projection.fc2', x, d)
+        d = params.batch_norm_back('projection.bn1', m1, _relu_back(d, x))
+        d = params.linear_back('projection.fc1', regressed, d)
     d = params.linear_back('regression.fc2', hidden, d)
-    d = params.batch_norm_back('regression.bn1', n1, d * (hidden > 0))
+    d = params.batch_norm_back('regression.bn1', n1, _relu_back(d, hidden))
     params.linear_back('regression.fc1', pose3d, d, need_dx=False)
 
 
@@ -210,6 +294,8 @@ class _Tracker:
                  loss: torch.Tensor) -> None:
         self.machine, self.config = machine, config
         self.robust = torch.tensor(ROBUST_JOINTS, device=start.device)
+        self.robust_range = (machine.pose3d_max - machine.pose3d_min).index_select(
+            0, self.robust).to(start)
         self.start = self.final = start
         self.start_mm = self.previous_mm = self.robust_mm(start)
         self.loss_before = self.loss_after = loss
@@ -219,25 +305,35 @@ class _Tracker:
         self.moved = torch.zeros_like(loss)
 
     def robust_mm(self, pose: torch.Tensor) -> torch.Tensor:
-        """[B, 5, 3] robust joints of a normalised [B, K, 3] pose, root-relative mm."""
-        return self.machine.denormalise_3d(pose).index_select(1, self.robust)
+        """[B, 5, 3] robust joints of a normalised [B, K, 3] pose in mm, up to a fixed offset
+        (only their displacements are used)."""
+        return pose.index_select(1, self.robust) * self.robust_range
 
     def update(self, pose: torch.Tensor, loss: torch.Tensor) -> bool:
         """Record a step that gave p̂3d ``pose`` [B, K, 3]; False once no frame is active."""
         config, active = self.config, self.active
         current_mm = self.robust_mm(pose)
         moved = torch.linalg.vector_norm(current_mm - self.start_mm, dim=-1).mean(-1)
-        change = torch.linalg.vector_norm(current_mm - self.previous_mm, dim=-1).mean(-1)
-        never = torch.zeros_like(active)
-        drop = never if config.tau_mm is None else active & (moved > config.tau_mm)
-        done = never if config.epsilon_mm is None else active & ~drop & (
-            change < config.epsilon_mm)
         self.steps += active
         self.final = torch.where(active.view(-1, 1, 1), pose, self.final)
         self.moved = torch.where(active, moved, self.moved)
         self.loss_after = torch.where(active, loss, self.loss_after)
-        self.discarded, self.converged = self.discarded | drop, self.converged | done
-        self.active, self.previous_mm = active & ~(drop | done), current_mm
+        stopped = None
+        if config.tau_mm is not None:
+            stopped = drop = active & (moved > config.tau_mm)
+            self.discarded = self.discarded | drop
+        if config.epsilon_mm is not None:
+            change = torch.linalg.vector_norm(current_mm - self.previous_mm, dim=-1).mean(-1)
+            done = active & (change < config.epsilon_mm)
+            if stopped is not None:
+                done = done & ~stopped
+                stopped = stopped | done
+            else:
+                stopped = done
+            self.converged = self.converged | done
+        if stopped is not None:
+            self.active = active & ~stopped
+        self.previous_mm = current_mm
         return bool(self.active.any())
 
     def result(self) -> CorrectionResult:
@@ -253,8 +349,9 @@ class _Tracker:
 class Corrector:
     """Batched test-time correction with one machine's projector and statistics.
 
-    The machine's parameters and buffers are read at every call (never written), so a
-    checkpoint loaded later is picked up. Works under torch.no_grad() and
+    The machine's parameters and buffers are never written; what is derived from them is
+    rebuilt whenever one of them changed (in place or replaced), so a checkpoint loaded later
+    or a training step is picked up. Works under torch.no_grad() and
     torch.inference_mode(): the backward pass is explicit and needs no autograd. Frames are
     corrected in chunks that keep the dense per-frame copies within ``memory_mb``.
     """
@@ -270,6 +367,7 @@ class Corrector:
         check_projector(machine.projector)
         self.incidence = bone_incidence(machine.config.num_joints)
         self.machine, self.config = machine, config
+        self._frozen = None
         adapted = [machine.projector.get_parameter(name) for name in self.adapted_names]
         dense = sum(p.numel() for p in adapted if config.optimizer == 'adam' or p.dim() == 1)
         copies = 5 if config.optimizer == 'adam' else 2    # params, grads (, moments, scratch)
@@ -304,7 +402,7 @@ class Corrector:
         if config.max_steps == 0:
             return self._regress_only(pose3d)
         loss_fn = Loss(pose2d, weights, self.incidence.to(pose3d), config)
-        params = _Disposable(self.machine.projector, config, batch)
+        params = _Disposable(self.machine.projector, config, batch, self._frozen_state())
         flat3d = pose3d.reshape(batch, -1)
         regressed, projected, cache = _forward(params, flat3d)
         loss, grad = loss_fn(projected.view(batch, joints, 2), config.max_steps > 0)
@@ -317,6 +415,12 @@ class Corrector:
             if not tracker.update(regressed.view(batch, joints, 3), loss):
                 break
         return tracker.result()
+
+    def _frozen_state(self) -> _Frozen:
+        """The shared per-projector structure, rebuilt when the model's tensors changed."""
+        if self._frozen is None or self._frozen.key != projector_state(self.machine.projector):
+            self._frozen = _Frozen(self.machine.projector, self.config)
+        return self._frozen
 
     def _regress_only(self, pose3d: torch.Tensor):
         """No correction ('off'): Ψ_C alone, no Ψ_P and no 2D loss (loss_before and

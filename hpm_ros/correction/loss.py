@@ -46,25 +46,35 @@ class Loss:
 
     def __call__(self, projected: torch.Tensor, with_grad: bool = False) -> tuple:
         """projected p̂2d [B, K, 2] -> (loss [B], d loss / d p̂2d [B, K, 2] or None)."""
+        scale = centred = spread = None
         if self.align == 'none':
             diff = projected - self.target
         else:
             centred = projected - (self.share * projected).sum(1, keepdim=True)
-            scale, spread = torch.ones_like(projected[:, :1, :1]), None
             if self.align == 'scale':
                 spread = (self.share * centred.square()).sum((1, 2), keepdim=True)
                 fit = (self.share * centred * self.target_centred).sum((1, 2), keepdim=True)
-                scale = torch.where(spread > 1e-12, fit / spread.clamp_min(1e-12), scale)
-            diff = scale * centred - self.target_centred
-        loss = (self.joint * diff.square()).sum((1, 2))
-        grad = 2.0 * self.joint * diff if with_grad else None
-        if self.bone is not None:
-            bones = torch.matmul(self.incidence, diff)
-            loss = loss + (self.bone * bones.square()).sum((1, 2))
-            if with_grad:
-                grad = grad + torch.matmul(self.incidence.T, 2.0 * self.bone * bones)
-        if with_grad and self.align != 'none':
-            grad = self._through_alignment(grad, centred, scale, spread)
+                scale = torch.where(spread > 1e-12, fit / spread.clamp_min(1e-12), 1.0)
+                diff = scale * centred - self.target_centred
+            else:
+                diff = centred - self.target_centred
+        weighted = self.joint * diff
+        loss = (weighted * diff).sum((1, 2))
+        if self.bone is None:
+            # The fitted shift and scale minimise this very loss (its weighted residual sums
+            # to zero), so no gradient flows through them: d loss / d p̂2d = 2 s w d.
+            if not with_grad:
+                return loss, None
+            return loss, (2.0 * weighted if scale is None else (2.0 * scale) * weighted)
+        grad = 2.0 * weighted if with_grad else None
+        bones = torch.matmul(self.incidence, diff)
+        loss = loss + (self.bone * bones.square()).sum((1, 2))
+        if with_grad:
+            grad = grad + torch.matmul(self.incidence.T, 2.0 * self.bone * bones)
+            if self.align != 'none':
+                grad = self._through_alignment(
+                    grad, centred, torch.ones_like(projected[:, :1, :1]) if scale is None
+                    else scale, spread)
         return loss, grad
 
     def _through_alignment(self, grad: torch.Tensor, centred: torch.Tensor,
