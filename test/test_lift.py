@@ -242,6 +242,15 @@ def test_rays_models_and_stored_correction_settings(tmp_path, sequence):
     assert output['joints3d_camera'].shape == (12, 17, 3)
     _, _, _, pose3d, pose2d, weights = lifter.correction_inputs(data)
     uncorrected = lifter.corrector.correct(pose3d, pose2d, weights).uncorrected
+    rows = ['coco17', 'blazepose33'] * 6    # people of one frame in two layouts
+    mixed = lifter.core.correct(pose3d, pose2d, weights, rows)
+    for joint_set in set(rows):
+        index = torch.tensor([i for i, name in enumerate(rows) if name == joint_set])
+        alone = lifter.core.corrector_for(joint_set).correct(pose3d[index], pose2d[index],
+                                                             weights[index])
+        torch.testing.assert_close(mixed.pose3d[index], alone.pose3d)
+        assert torch.equal(mixed.steps[index], alone.steps)
+    assert (mixed.steps[0::2] == 0).all() and (mixed.steps[1::2] > 0).all()
     virtual = lifter.machine.denormalise_3d(uncorrected).numpy()
     virtual = virtual - virtual[:, :1]
     rotations = lifter.last_rotations
