@@ -156,6 +156,24 @@ def test_factory_names_and_errors(lite_export):
     assert available_backends()['onnxruntime'] is None
 
 
+def test_auto_takes_onnxruntime_when_the_export_is_there(lite_export, tmp_path):
+    machine, folder = lite_export
+    chosen = create_backend('auto', machine, folder, intra_op_threads=1)
+    assert chosen.name == 'onnxruntime' and chosen.selection.startswith('auto: onnxruntime')
+    assert chosen.settings.intra_op_threads == 1
+    rollout_parity(chosen, create_backend('torch', machine), batch=1, size=LITE.input_size,
+                   frames=5)
+    missing = create_backend('auto', machine, tmp_path, intra_op_threads=1)
+    assert missing.name == 'torch' and 'not found' in missing.selection
+    assert create_backend('auto', machine).selection == 'auto: torch (no model_dir of exported ' \
+        'files)'
+    for name in ('lite.pose2d.onnx', 'lite.transformer.onnx'):
+        (tmp_path / name).write_bytes(b'not an onnx file')
+    with pytest.warns(RuntimeWarning, match='not using the ONNX files'):
+        corrupt = create_backend('auto', machine, tmp_path)
+    assert corrupt.name == 'torch' and 'corrupt' in corrupt.selection
+
+
 @pytest.mark.skipif(not tensorrt_missing(), reason='tensorrt and a GPU are present')
 def test_tensorrt_unavailable_is_explained(lite_export):
     machine, folder = lite_export

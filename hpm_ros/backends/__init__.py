@@ -1,6 +1,7 @@
 """Inference backends for Ψ_R and Ψ_T: torch, onnxruntime, tensorrt (runtimes imported lazily).
 
-``create_backend`` is the one entry point; export lives in :mod:`hpm_ros.backends.export`.
+``create_backend`` is the one entry point ('auto' picks onnxruntime when its package and the
+model's exported files are there, else torch); export lives in :mod:`hpm_ros.backends.export`.
 """
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ from hpm_ros.backends.base import Backend, BackendOutput
 from hpm_ros.errors import BackendUnavailableError
 
 BACKENDS = ('torch', 'onnxruntime', 'tensorrt')
+AUTO = 'auto'
 ALIASES = {'onnx': 'onnxruntime', 'ort': 'onnxruntime', 'trt': 'tensorrt'}
 
-__all__ = ['BACKENDS', 'Backend', 'BackendOutput', 'available_backends', 'canonical_name',
-           'create_backend']
+__all__ = ['AUTO', 'BACKENDS', 'Backend', 'BackendOutput', 'available_backends',
+           'canonical_name', 'create_backend']
 
 
 def canonical_name(name: str) -> str:
-    """'torch', 'onnxruntime' or 'tensorrt' for a backend name or alias; ValueError else."""
+    """'torch', 'onnxruntime', 'tensorrt' or 'auto' for a backend name or alias; ValueError
+    else."""
     canonical = ALIASES.get(str(name).lower(), str(name).lower())
-    if canonical not in BACKENDS:
-        raise ValueError(f'unknown backend {name!r}; choose from {BACKENDS} '
+    if canonical not in BACKENDS + (AUTO,):
+        raise ValueError(f'unknown backend {name!r}; choose from {BACKENDS + (AUTO,)} '
                          f'(aliases {sorted(ALIASES)})')
     return canonical
 
@@ -76,10 +79,17 @@ def create_backend(name: str, machine_or_checkpoint, model_dir: os.PathLike = No
     BackendUnavailableError, or with ``allow_fallback`` warns (RuntimeWarning) and returns the
     torch backend (on ``device`` when it can, else cpu) with ``fallback_reason`` set.
     Corrupt or mismatched exported files always raise CheckpointError.
+
+    'auto' is onnxruntime (faster on CPU: one session instead of eager torch ops) when the
+    package and the model's ONNX files in ``model_dir`` open and match the checkpoint, else
+    torch on ``device``; ``selection`` on the backend says which and why (a mismatched or
+    corrupt file also warns, RuntimeWarning).
     """
     canonical = canonical_name(name)
     machine, sha, joint_set = _resolve_model(machine_or_checkpoint)
     device = torch.device(device)
+    if canonical == AUTO:
+        return _auto(machine, sha, joint_set, model_dir, device, options)
     try:
         return _build(canonical, machine, sha, joint_set, model_dir, device, options)
     except BackendUnavailableError as error:
@@ -93,6 +103,29 @@ def create_backend(name: str, machine_or_checkpoint, model_dir: os.PathLike = No
     warnings.warn(f'using the torch backend on {fallback.device} instead of {canonical} on '
                   f'{device}: {reason}', RuntimeWarning, stacklevel=2)
     return fallback
+
+
+def _auto(machine, sha: str, joint_set: str, model_dir, device: torch.device,
+          options: dict) -> Backend:
+    """The 'auto' choice of :func:`create_backend`."""
+    from hpm_ros.errors import CheckpointError
+
+    reason = 'no model_dir of exported files'
+    if model_dir is not None:
+        try:
+            backend = _build('onnxruntime', machine, sha, joint_set, model_dir, device, options)
+            backend.selection = 'auto: onnxruntime (exported files found)'
+            return backend
+        except BackendUnavailableError as error:
+            reason = str(error)
+        except CheckpointError as error:
+            reason = str(error)
+            warnings.warn(f'backend auto: not using the ONNX files in {model_dir}: {reason}',
+                          RuntimeWarning, stacklevel=3)
+    from hpm_ros.backends.torch_backend import TorchBackend
+    backend = TorchBackend(machine, device)
+    backend.selection = f'auto: torch ({reason})'
+    return backend
 
 
 def available_backends(device='cpu') -> dict:

@@ -146,7 +146,8 @@ class Backend(abc.ABC):
     Inputs and outputs are float32 torch tensors on :attr:`device`; the LSTM state (h, c),
     each [layers, B, hidden], is explicit in :meth:`run_transformer_step`, and carried in
     :attr:`state` by :meth:`step`. ``fallback_reason`` is set when this backend stands in for
-    an unavailable one (``create_backend(..., allow_fallback=True)``).
+    an unavailable one (``create_backend(..., allow_fallback=True)``); ``selection`` says how it
+    was chosen (its name, or what 'auto' found).
     """
 
     name = 'abstract'
@@ -155,6 +156,7 @@ class Backend(abc.ABC):
         self.config = config
         self.device = torch.device(device)
         self.fallback_reason = None
+        self.selection = self.name
         self.state = None
 
     @abc.abstractmethod
