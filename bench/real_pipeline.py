@@ -9,7 +9,8 @@ BlazePose runtime × Ψ_T backend: per-stage ms/frame p50 / p95 (front end, Ψ_T
 placement, total), FPS at p50, the correction's share of the frame and the ratio of the
 whole pipeline to BlazePose alone: to BlazePose by itself on the same frames, measured just
 before, and (steadier on a loaded machine) the median over frames of total / front-end time
-within the same run. Models: the shipped ones (models/blazepose, models/hpm_keypoints.pt).
+within the same run. Models: the shipped ones (models/blazepose, models/hpm_keypoints.pt);
+Ψ_T on onnxruntime from a fresh export of that checkpoint, with one intra-op thread.
 """
 import argparse
 import os
@@ -81,6 +82,7 @@ def time_pipeline(config: PipelineConfig, frames: list) -> dict:
     """{stage: [ms per frame]} of the whole pipeline over ``frames`` after WARMUP."""
     pipeline = PosePipeline(config)
     samples = {stage: [] for stage in STAGES}
+    samples['correction_config'] = pipeline.lifter.corrector_for('blazepose33').config
     found = 0
     for index, frame in enumerate(frames[:WARMUP] + frames):
         result = pipeline.process(frame, stamp=index / 10.0, frame_id='camera')
@@ -114,6 +116,7 @@ def print_table(frames: int, threads: int, correction: str,
           '| placement | total | FPS (p50) | correction share | × BlazePose alone '
           '| × front end, per frame | person |')
     print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+    used = None
     with tempfile.TemporaryDirectory(prefix='hpm_real_pipeline_') as folder:
         if 'onnxruntime' in backends:
             export_transformer(Path(folder))
@@ -124,6 +127,7 @@ def print_table(frames: int, threads: int, correction: str,
                                         export_dir=folder if backend != 'torch' else '',
                                         correction_preset=correction, threads=threads)
                 stream = time_pipeline(config, images)
+                used = stream['correction_config']
                 total, base = percentile(stream['total'], 0.5), percentile(alone, 0.5)
                 share = percentile(stream['correction'], 0.5) / total
                 per_frame = percentile([t / f for t, f in zip(stream['total'],
@@ -133,6 +137,7 @@ def print_table(frames: int, threads: int, correction: str,
                 print(f'| {runtime} | {backend} | {base:.2f} / {percentile(alone, 0.95):.2f} | '
                       f'{cells} | {1000.0 / total:.1f} | {100 * share:.0f} % | '
                       f'{total / base:.2f} | {per_frame:.2f} | {stream["found"]}/{frames} |')
+    print(f'\nCorrection of BlazePose\'s 2D (the lifter\'s setting for blazepose33): {used}')
 
 
 def main() -> None:

@@ -45,7 +45,8 @@ class PipelineConfig:
     models/blazepose); front_end_options: the front end's own thresholds
     (:class:`hpm_ros.frontends.blazepose.BlazePoseFrontEnd`). model_path: the lifter's
     checkpoint ('' = the shipped model of the front end: a keypoints model for BlazePose, an
-    image model for Ψ_R). backend: runtime of Ψ_T (and of Ψ_R): 'torch', 'onnxruntime' or
+    image model for Ψ_R). backend: runtime of Ψ_T (and of Ψ_R): 'auto' (default: onnxruntime
+    when the model's exported files are in export_dir, else torch), 'torch', 'onnxruntime' or
     'tensorrt'; export_dir: folder of its exported files (default: the checkpoint's folder).
     threads: CPU threads of torch and of the front end's runtime (0 = torch's default, the
     front end then takes 1). crop_policy / crop_margin / lost_confidence: Ψ_R's crop and
@@ -63,7 +64,7 @@ class PipelineConfig:
     front_end_runtime: str = 'litert'
     front_end_dir: str = ''
     front_end_options: dict = field(default_factory=dict)
-    backend: str = 'torch'
+    backend: str = 'auto'
     export_dir: str = ''
     device: str = 'cpu'
     threads: int = 0
@@ -155,7 +156,7 @@ class PosePipeline:
     """Stateful per-camera estimator: the front end's tracking and each person's LSTM state."""
 
     def __init__(self, config: PipelineConfig) -> None:
-        from hpm_ros.backends import create_backend
+        from hpm_ros.backends import AUTO, canonical_name, create_backend
 
         self.config = config
         if config.threads > 0:
@@ -175,9 +176,12 @@ class PosePipeline:
                 f'{default_model_path(config.front_end).name})')
         self.machine.to(self.device)
         model_dir = Path(config.export_dir or path.parent)
+        options = {}
+        if canonical_name(config.backend) in ('onnxruntime', AUTO) and config.threads > 0:
+            options['intra_op_threads'] = config.threads
         self.backend = create_backend(config.backend, (self.machine, self.checkpoint), model_dir,
                                       device=config.device,
-                                      allow_fallback=config.allow_backend_fallback)
+                                      allow_fallback=config.allow_backend_fallback, **options)
         self.front_end = self._create_front_end()
         self.lifter = LiftingCore(
             self.machine, self.backend, config.correction_preset, config.correction_overrides,
@@ -336,8 +340,10 @@ def add_pipeline_arguments(parser) -> None:
                         help='runtime of BlazePose (default litert)')
     parser.add_argument('--model', help='lifter checkpoint (default: the shipped model of the '
                         'front end: models/hpm_keypoints.pt, or models/hpm_lite.pt for psi_r)')
-    parser.add_argument('--backend', default='torch',
-                        help='runtime of Ψ_T (and Ψ_R): torch, onnxruntime or tensorrt')
+    parser.add_argument('--backend', default='auto',
+                        help='runtime of Ψ_T (and Ψ_R): auto (default: onnxruntime when the '
+                        'model\'s ONNX files are beside it, else torch), torch, onnxruntime or '
+                        'tensorrt')
     parser.add_argument('--correction', default='aligned', help='off, paper, official or aligned')
     parser.add_argument('--threads', type=int, default=1,
                         help='CPU threads of torch and the front end (default 1)')

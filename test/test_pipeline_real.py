@@ -29,6 +29,28 @@ def test_defaults_are_blazepose_and_the_keypoints_lifter(pipeline):
     assert pipeline.corrector.config == pipeline.lifter.corrector.config
 
 
+def test_the_shipped_lifter_runs_on_its_shipped_onnx_export(pipeline):
+    """'auto' finds models/keypoints.transformer.onnx, made from this very checkpoint (its
+    SHA-256 is in the file), and it streams what torch computes."""
+    import torch
+
+    from hpm_ros.backends import create_backend
+
+    assert pipeline.backend.name == 'onnxruntime', pipeline.backend.selection
+    torch_backend = create_backend('torch', (pipeline.machine, pipeline.checkpoint))
+    config = pipeline.machine.config
+    generator = torch.Generator().manual_seed(0)
+    states = [pipeline.backend.initial_state(2), torch_backend.initial_state(2)]
+    for _ in range(5):
+        features = torch.rand(2, config.feature_channels, config.feature_size,
+                              config.feature_size, generator=generator)
+        (ours, ours_state), (theirs, theirs_state) = (
+            backend.run_transformer_step(features, state)
+            for backend, state in zip((pipeline.backend, torch_backend), states))
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)
+        states = [ours_state, theirs_state]
+
+
 def test_a_real_person_is_lifted_and_placed(pipeline):
     pipeline.reset()
     result = pipeline.process(load('100'), stamp=0.0, frame_id='camera', intrinsics=K)

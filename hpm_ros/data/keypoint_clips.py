@@ -7,6 +7,7 @@ by :mod:`hpm_ros.data.lifter_clips`.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -14,7 +15,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from hpm_ros.skeleton import from_h36m, get_joint_set, to_h36m
+from hpm_ros.skeleton import H36M17, from_h36m, get_joint_set, to_h36m
 
 INPUT_JOINT_SETS = ('h36m17', 'mpii16', 'coco17', 'blazepose33')
 BOX_MARGIN = 1.25
@@ -34,15 +35,35 @@ def input_joint_mask(joint_set: str) -> np.ndarray:
     return to_h36m(np.zeros((count, 2)), joint_set, synthesise=False)[1]
 
 
+@functools.lru_cache(maxsize=None)
+def _exact_indices(joint_set: str) -> tuple:
+    """(H36M-17 indices, ``joint_set`` indices) of the joints the set provides exactly."""
+    count = get_joint_set(joint_set).num_joints
+    mapped, valid = to_h36m(np.arange(count, dtype=np.float64)[:, None], joint_set,
+                            synthesise=False)
+    targets = np.flatnonzero(valid)
+    return targets, mapped[targets, 0].astype(np.intp)
+
+
 def to_front_end(keypoints: np.ndarray, confidence: np.ndarray, joint_set: str) -> tuple:
     """Joints [..., J, 2] and confidences [..., J] of ``joint_set`` -> H36M-17 joints
     [..., 17, 2] float64 and confidences [..., 17] float64 (0 and position 0 where the set
-    lacks the joint)."""
-    mask = input_joint_mask(joint_set)
-    mapped = np.nan_to_num(to_h36m(keypoints, joint_set, synthesise=False)[0])
-    weights = np.nan_to_num(to_h36m(np.asarray(confidence)[..., None], joint_set,
-                                    synthesise=False)[0][..., 0])
-    return mapped, np.where(mask, weights, 0.0)
+    lacks the joint; NaN inputs become 0)."""
+    if joint_set not in INPUT_JOINT_SETS:
+        raise ValueError(f'unknown input joint set {joint_set!r}; choose from '
+                         f'{list(INPUT_JOINT_SETS)}')
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    count = get_joint_set(joint_set).num_joints
+    if keypoints.shape[-2:] != (count, 2) or confidence.shape != keypoints.shape[:-1]:
+        raise ValueError(f'{joint_set} joints must be [..., {count}, 2] with confidences '
+                         f'[..., {count}], got {keypoints.shape} and {confidence.shape}')
+    targets, sources = _exact_indices(joint_set)
+    mapped = np.zeros(keypoints.shape[:-2] + (H36M17.num_joints, 2))
+    weights = np.zeros(keypoints.shape[:-2] + (H36M17.num_joints,))
+    mapped[..., targets, :] = keypoints[..., sources, :]
+    weights[..., targets] = confidence[..., sources]
+    return np.nan_to_num(mapped), np.nan_to_num(weights)
 
 
 def from_front_end(keypoints: np.ndarray, confidence: np.ndarray, joint_set: str) -> tuple:

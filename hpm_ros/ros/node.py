@@ -148,7 +148,7 @@ class PoseNode(LifecycleNode):
         checkpoint = pipeline.checkpoint
         self.get_logger().info(
             f'configured: front end {values["front_end"]}, lifter {checkpoint.path} '
-            f'({checkpoint.config.name}), backend {pipeline.backend.name}, correction '
+            f'({checkpoint.config.name}), backend {pipeline.backend.selection}, correction '
             f'{values["correction_preset"]}, up to {values["max_people"]} people (body '
             f'topics: {self.body_topics.message_types})')
 
@@ -448,6 +448,7 @@ class PoseNode(LifecycleNode):
         rate = (counts['frames_processed'] - processed_then) / max(now - start, 1e-6)
         self.window_start = (now, counts['frames_processed'], errors)
         values = {'rate_hz': rate, 'backend': self.pipeline.backend.name,
+                  'backend_selection': self.pipeline.backend.selection,
                   'person_box_errors': self.person_boxes.errors if self.person_boxes else 0,
                   'model': str(self.pipeline.checkpoint.path),
                   'correction_preset': self.values['correction_preset'], **counts}

@@ -57,8 +57,9 @@ PARAMETERS = (
                   0.0, 60.0),
     ParameterSpec('model_path', '', 'lifter checkpoint; empty = the shipped model of the front '
                   'end (models/hpm_keypoints.pt for blazepose, models/hpm_lite.pt for psi_r)'),
-    ParameterSpec('backend', 'torch', 'inference backend of Ψ_T (and Ψ_R)',
-                  choices=('torch', 'onnxruntime', 'tensorrt')),
+    ParameterSpec('backend', 'auto', 'inference backend of Ψ_T (and Ψ_R); auto: onnxruntime '
+                  'when the model\'s ONNX files are in export_dir, else torch',
+                  choices=('auto', 'torch', 'onnxruntime', 'tensorrt')),
     ParameterSpec('export_dir', '', 'folder of exported ONNX / TensorRT files; empty = the '
                   'checkpoint folder'),
     ParameterSpec('allow_backend_fallback', False,
