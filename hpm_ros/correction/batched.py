@@ -202,9 +202,10 @@ class _Disposable:
             self.grads[key + '.bias'].copy_(dout)
         return dout * self.vector(key + '.weight') * self.norms[key][1]
 
-    def step(self, index: int, active: torch.Tensor) -> None:
-        """Optimiser step ``index`` (1-based) on the frames where ``active`` [B, 1] is set."""
-        lr, everyone = self.config.lr, bool(active.all())
+    def step(self, index: int, active: torch.Tensor, everyone: bool = False) -> None:
+        """Optimiser step ``index`` (1-based) on the frames where ``active`` [B, 1] is set;
+        ``everyone``: the caller knows that every frame is active (no masking needed)."""
+        lr = self.config.lr
         if self.low_rank:
             self.flat.sub_(self.grad if everyone else torch.where(active, self.grad, 0.0),
                            alpha=lr)
@@ -299,9 +300,9 @@ class _Tracker:
         self.start = self.final = start
         self.start_mm = self.previous_mm = self.robust_mm(start)
         self.loss_before = self.loss_after = loss
-        self.active = torch.ones(len(start), dtype=torch.bool, device=start.device)
+        self.active = torch.ones_like(loss, dtype=torch.bool)
         self.discarded = self.converged = torch.zeros_like(self.active)
-        self.steps = torch.zeros(len(start), dtype=torch.int64, device=start.device)
+        self.steps = torch.zeros_like(loss, dtype=torch.int64)
         self.moved = torch.zeros_like(loss)
 
     def robust_mm(self, pose: torch.Tensor) -> torch.Tensor:
@@ -309,8 +310,9 @@ class _Tracker:
         (only their displacements are used)."""
         return pose.index_select(1, self.robust) * self.robust_range
 
-    def update(self, pose: torch.Tensor, loss: torch.Tensor) -> bool:
-        """Record a step that gave p̂3d ``pose`` [B, K, 3]; False once no frame is active."""
+    def update(self, pose: torch.Tensor, loss: torch.Tensor) -> None:
+        """Record a step that gave p̂3d ``pose`` [B, K, 3] (``active`` then says which frames
+        go on)."""
         config, active = self.config, self.active
         current_mm = self.robust_mm(pose)
         moved = torch.linalg.vector_norm(current_mm - self.start_mm, dim=-1).mean(-1)
@@ -334,7 +336,6 @@ class _Tracker:
         if stopped is not None:
             self.active = active & ~stopped
         self.previous_mm = current_mm
-        return bool(self.active.any())
 
     def result(self) -> CorrectionResult:
         """The :class:`CorrectionResult`; discarded frames get the uncorrected pose."""
@@ -397,7 +398,11 @@ class Corrector:
                                    weights[i:i + chunk]) for i in range(0, len(pose3d), chunk)]
         return CorrectionResult.concatenate(parts)
 
-    def _correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor, weights: torch.Tensor):
+    def _correct(self, pose3d: torch.Tensor, pose2d: torch.Tensor, weights: torch.Tensor,
+                 static: bool = False):
+        """The correction of one chunk. ``static``: no value-dependent Python control flow
+        (every step runs, stopped frames masked, as :mod:`hpm_ros.correction.exported` traces
+        it); the result is the same."""
         config, batch, joints = self.config, pose3d.shape[0], pose3d.shape[1]
         if config.max_steps == 0:
             return self._regress_only(pose3d)
@@ -409,10 +414,12 @@ class Corrector:
         tracker = _Tracker(self.machine, config, regressed.view(batch, joints, 3), loss)
         for index in range(1, config.max_steps + 1):
             _backward(params, cache, grad.reshape(batch, -1))
-            params.step(index, tracker.active.unsqueeze(1))
+            params.step(index, tracker.active.unsqueeze(1),
+                        not static and bool(tracker.active.all()))
             regressed, projected, cache = _forward(params, flat3d)
             loss, grad = loss_fn(projected.view(batch, joints, 2), index < config.max_steps)
-            if not tracker.update(regressed.view(batch, joints, 3), loss):
+            tracker.update(regressed.view(batch, joints, 3), loss)
+            if not static and not bool(tracker.active.any()):
                 break
         return tracker.result()
 

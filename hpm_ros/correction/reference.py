@@ -44,7 +44,8 @@ def correct_per_frame(machine: nn.Module, config: CorrectionConfig, pose3d: torc
                 loss.sum().backward()
                 optimiser.step()
                 regressed, loss = evaluate()
-                if not tracker.update(regressed.detach(), loss.detach()):
+                tracker.update(regressed.detach(), loss.detach())
+                if not bool(tracker.active.any()):
                     break
             results.append(tracker.result())
     return CorrectionResult.concatenate(results)
