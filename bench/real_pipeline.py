@@ -10,14 +10,13 @@ placement, total), FPS at p50, the correction's share of the frame and the ratio
 whole pipeline to BlazePose alone: to BlazePose by itself on the same frames, measured just
 before, and (steadier on a loaded machine) the median over frames of total / front-end time
 within the same run. Models: the shipped ones (models/blazepose, models/hpm_keypoints.pt);
-Ψ_T on onnxruntime from a fresh export of that checkpoint, with one intra-op thread.
+Ψ_T backend 'torch', and 'auto' (the default: onnxruntime with one intra-op thread, Ψ_T and
+the correction from the shipped export, where it matches the checkpoint).
 """
 import argparse
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -82,7 +81,10 @@ def time_pipeline(config: PipelineConfig, frames: list) -> dict:
     """{stage: [ms per frame]} of the whole pipeline over ``frames`` after WARMUP."""
     pipeline = PosePipeline(config)
     samples = {stage: [] for stage in STAGES}
-    samples['correction_config'] = pipeline.lifter.corrector_for('blazepose33').config
+    corrector = pipeline.lifter.corrector_for('blazepose33')
+    samples['setup'] = (f'Ψ_T {pipeline.backend.selection}; correction of BlazePose\'s 2D '
+                        f'(the lifter\'s setting for blazepose33) on '
+                        f'{getattr(corrector, "runtime", "torch")}: {corrector.config}')
     found = 0
     for index, frame in enumerate(frames[:WARMUP] + frames):
         result = pipeline.process(frame, stamp=index / 10.0, frame_id='camera')
@@ -94,18 +96,8 @@ def time_pipeline(config: PipelineConfig, frames: list) -> dict:
     return samples
 
 
-def export_transformer(folder: Path) -> None:
-    """The shipped keypoints model's Ψ_T step as ONNX in ``folder`` (for onnxruntime)."""
-    from hpm_ros.backends.export import export_onnx
-    from hpm_ros.checkpoint import load_checkpoint
-    from hpm_ros.resources import default_model_path
-
-    machine, info = load_checkpoint(default_model_path('blazepose'))
-    export_onnx(machine, folder, checkpoint_sha=info.sha256, joint_set=info.joint_set)
-
-
 def print_table(frames: int, threads: int, correction: str,
-                runtimes=('litert', 'onnxruntime'), backends=('torch', 'onnxruntime')) -> None:
+                runtimes=('litert', 'onnxruntime'), backends=('torch', 'auto')) -> None:
     """Print the whole-pipeline table (see the module docstring)."""
     torch.set_num_threads(threads)
     images = person_frames(frames)
@@ -116,28 +108,25 @@ def print_table(frames: int, threads: int, correction: str,
           '| placement | total | FPS (p50) | correction share | × BlazePose alone '
           '| × front end, per frame | person |')
     print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
-    used = None
-    with tempfile.TemporaryDirectory(prefix='hpm_real_pipeline_') as folder:
-        if 'onnxruntime' in backends:
-            export_transformer(Path(folder))
-        for runtime in runtimes:
-            for backend in backends:
-                alone = time_front_end(runtime, images, threads)
-                config = PipelineConfig(front_end_runtime=runtime, backend=backend,
-                                        export_dir=folder if backend != 'torch' else '',
-                                        correction_preset=correction, threads=threads)
-                stream = time_pipeline(config, images)
-                used = stream['correction_config']
-                total, base = percentile(stream['total'], 0.5), percentile(alone, 0.5)
-                share = percentile(stream['correction'], 0.5) / total
-                per_frame = percentile([t / f for t, f in zip(stream['total'],
-                                                              stream['front_end'])], 0.5)
-                cells = ' | '.join(f'{percentile(stream[s], 0.5):.2f} / '
-                                   f'{percentile(stream[s], 0.95):.2f}' for s in STAGES)
-                print(f'| {runtime} | {backend} | {base:.2f} / {percentile(alone, 0.95):.2f} | '
-                      f'{cells} | {1000.0 / total:.1f} | {100 * share:.0f} % | '
-                      f'{total / base:.2f} | {per_frame:.2f} | {stream["found"]}/{frames} |')
-    print(f'\nCorrection of BlazePose\'s 2D (the lifter\'s setting for blazepose33): {used}')
+    used = {}
+    for runtime in runtimes:
+        for backend in backends:
+            alone = time_front_end(runtime, images, threads)
+            config = PipelineConfig(front_end_runtime=runtime, backend=backend,
+                                    correction_preset=correction, threads=threads)
+            stream = time_pipeline(config, images)
+            used[backend] = stream['setup']
+            total, base = percentile(stream['total'], 0.5), percentile(alone, 0.5)
+            share = percentile(stream['correction'], 0.5) / total
+            per_frame = percentile([t / f for t, f in zip(stream['total'],
+                                                          stream['front_end'])], 0.5)
+            cells = ' | '.join(f'{percentile(stream[s], 0.5):.2f} / '
+                               f'{percentile(stream[s], 0.95):.2f}' for s in STAGES)
+            print(f'| {runtime} | {backend} | {base:.2f} / {percentile(alone, 0.95):.2f} | '
+                  f'{cells} | {1000.0 / total:.1f} | {100 * share:.0f} % | '
+                  f'{total / base:.2f} | {per_frame:.2f} | {stream["found"]}/{frames} |')
+    for backend, setup in used.items():
+        print(f'\nbackend {backend}: {setup}')
 
 
 def main() -> None:

@@ -25,12 +25,15 @@ import numpy as np
 import torch
 
 from hpm_ros.correction import CorrectionConfig, CorrectionResult, Corrector
+from hpm_ros.correction.config import tuned_settings
+from hpm_ros.correction.exported import OnnxCorrector
 from hpm_ros.crop import CropBox
 from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, keypoint_boxes, normalise_keypoints,
                                          to_front_end)
 from hpm_ros.data.keypoint_input import encode_keypoints, to_camera_frame
 from hpm_ros.geometry import (intrinsics_matrix, place_root_by_reprojection, root_relative,
                               unproject_points)
+from hpm_ros.errors import BackendUnavailableError
 from hpm_ros.skeleton import H36M17, ROOT_JOINT
 
 KEYPOINT_BOX_MARGIN = 1.25
@@ -101,15 +104,19 @@ class LiftingCore:
     adapts; backend: runs the Ψ_T step (:mod:`hpm_ros.backends`); joint_confidence: joints
     below it leave the correction and the placement; box_threshold: joints below it do not
     define the keypoints box (unless fewer than two pass); nominal_depth_m: the root depth
-    when no intrinsics place it.
+    when no intrinsics place it; tuned_correction: the checkpoint's stored correction
+    settings; correction_dir: folder of exported correction graphs to run on ONNX Runtime
+    with ``correction_threads`` (None: torch).
     """
 
     def __init__(self, machine, backend, correction: str = 'aligned',
                  correction_overrides: Optional[dict] = None, joint_confidence: float = 0.1,
                  box_threshold: float = 0.2, nominal_depth_m: float = 3.0,
                  input_joint_sets: tuple = INPUT_JOINT_SETS,
-                 tuned_correction: Optional[dict] = None) -> None:
+                 tuned_correction: Optional[dict] = None, correction_dir=None,
+                 correction_threads: int = 1) -> None:
         self.machine, self.backend = machine, backend
+        self.correction_dir, self.correction_threads = correction_dir, correction_threads
         self.joint_confidence, self.box_threshold = joint_confidence, box_threshold
         self.nominal_depth_m = nominal_depth_m
         self.input_joint_sets = tuple(input_joint_sets)
@@ -125,18 +132,31 @@ class LiftingCore:
         """Switch the correction preset (and knobs).
 
         [lifter issue 13] Without knobs, a preset the checkpoint was tuned for
-        (``tuned_correction``, :mod:`hpm_ros.training.correction_tuning`) takes the tuned
-        settings: those of the input joint set (detector) when it has its own, else the shared
-        ones. Any knob given means that preset with those knobs, for every joint set.
+        (``tuned_correction``) takes the tuned settings: those of the input joint set
+        (detector) when it has its own, else the shared ones
+        (:func:`hpm_ros.correction.config.tuned_settings`). With ``correction_dir``, settings
+        whose exported graph is there run on ONNX Runtime
+        (:mod:`hpm_ros.correction.exported`), the others on torch.
         """
-        tuned = self.tuned_correction if not overrides and \
-            self.tuned_correction.get('preset') == preset else {}
-        shared = {**(tuned.get('overrides') or {}), **overrides}
-        self.corrector = Corrector(self.machine, CorrectionConfig.from_preset(preset, **shared))
-        self.correctors = {
-            joint_set: Corrector(self.machine, CorrectionConfig.from_preset(
-                preset, **entry['overrides']))
-            for joint_set, entry in (tuned.get('per_joint_set') or {}).items()}
+        shared, per_joint_set = tuned_settings(preset, self.tuned_correction, **overrides)
+        self.corrector = self._corrector(shared)
+        self.correctors = {joint_set: self._corrector(config)
+                           for joint_set, config in per_joint_set.items()}
+
+    def _corrector(self, config: CorrectionConfig):
+        corrector = Corrector(self.machine, config)
+        if self.correction_dir is None or config.max_steps == 0:
+            return corrector
+        try:
+            return OnnxCorrector(corrector, self.correction_dir, self.correction_threads)
+        except BackendUnavailableError:
+            return corrector
+
+    @property
+    def correction_runtimes(self) -> dict:
+        """{'shared' or input joint set: 'torch' or 'onnxruntime'}: where each setting runs."""
+        return {name: getattr(corrector, 'runtime', 'torch') for name, corrector in
+                {'shared': self.corrector, **self.correctors}.items()}
 
     def corrector_for(self, joint_set: Optional[str] = None) -> Corrector:
         """The correction applied to 2D of ``joint_set`` (None: the shared one)."""

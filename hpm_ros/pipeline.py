@@ -47,7 +47,8 @@ class PipelineConfig:
     checkpoint ('' = the shipped model of the front end: a keypoints model for BlazePose, an
     image model for Ψ_R). backend: runtime of Ψ_T (and of Ψ_R): 'auto' (default: onnxruntime
     when the model's exported files are in export_dir, else torch), 'torch', 'onnxruntime' or
-    'tensorrt'; export_dir: folder of its exported files (default: the checkpoint's folder).
+    'tensorrt'; export_dir: folder of its exported files (default: the checkpoint's folder);
+    with onnxruntime on CPU the correction runs there too where its graph was exported.
     threads: CPU threads of torch and of the front end's runtime (0 = torch's default, the
     front end then takes 1). crop_policy / crop_margin / lost_confidence: Ψ_R's crop and
     lost-person rules (:class:`hpm_ros.frontends.psi_r.PsiRFrontEnd`). max_people: the most
@@ -187,7 +188,9 @@ class PosePipeline:
             self.machine, self.backend, config.correction_preset, config.correction_overrides,
             joint_confidence=config.joint_confidence, nominal_depth_m=config.nominal_depth_m,
             input_joint_sets=self.checkpoint_input_joint_sets(),
-            tuned_correction=self.checkpoint.metadata.get('correction'))
+            tuned_correction=self.checkpoint.metadata.get('correction'),
+            correction_dir=model_dir if self.backend.name == 'onnxruntime'
+            and self.device.type == 'cpu' else None, correction_threads=config.threads or 1)
         self.reset()
 
     def _create_front_end(self):

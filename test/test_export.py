@@ -10,6 +10,8 @@ import torch
 from hpm_ros.backends import create_backend
 from hpm_ros.backends.base import EXPORT_FORMAT_VERSION, weights_sha256
 from hpm_ros.backends.export import export_main, export_onnx, import_tensorrt
+from hpm_ros.correction import CorrectionConfig
+from hpm_ros.correction.exported import correction_path
 from hpm_ros.checkpoint import checkpoint_sha256, load_checkpoint, save_checkpoint
 from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.model import ModelConfig, build_machine
@@ -34,7 +36,9 @@ def exported(tmp_path_factory, tiny_config):
     checkpoint = save_checkpoint(root / 'tiny.pt', machine)
     paths = export_main(checkpoint, root / 'models', formats='onnx')
     models = root / 'models'
-    assert paths == [models / 'tiny.pose2d.onnx', models / 'tiny.transformer.onnx']
+    assert paths[:2] == [models / 'tiny.pose2d.onnx', models / 'tiny.transformer.onnx']
+    assert paths[2:] == [correction_path(models, machine, CorrectionConfig.from_preset(
+        'aligned'))]
     return checkpoint, models
 
 
@@ -46,8 +50,9 @@ def copy_models(exported, tmp_path):
 
 def test_one_checked_file_per_part_with_dynamic_batch(exported, tiny_config):
     _, models = exported
-    assert sorted(p.name for p in models.iterdir()) == ['tiny.pose2d.onnx',
-                                                        'tiny.transformer.onnx']
+    names = sorted(p.name for p in models.iterdir())
+    assert names[1:] == ['tiny.pose2d.onnx', 'tiny.transformer.onnx']
+    assert names[0].startswith('tiny.correction.')      # test/test_correction_export.py
     c, f, k = tiny_config.feature_channels, tiny_config.feature_size, 17
     layers, hidden = tiny_config.lstm_layers, tiny_config.lstm_hidden
     expected = {
@@ -188,7 +193,8 @@ def test_a_keypoints_model_exports_only_its_transformer_and_runs_on_onnxruntime(
     machine = build_machine(config)
     checkpoint = save_checkpoint(tmp_path / 'tiny_kp.pt', machine)
     paths = export_main(checkpoint, tmp_path / 'models', formats='onnx')
-    assert paths == [tmp_path / 'models' / 'tiny_kp.transformer.onnx']
+    assert paths[0] == tmp_path / 'models' / 'tiny_kp.transformer.onnx'
+    assert len(paths) == 2 and '.correction.' in paths[1].name
     loaded = load_checkpoint(checkpoint)
     backend = create_backend('onnxruntime', loaded, tmp_path / 'models')
     reference = create_backend('torch', loaded)

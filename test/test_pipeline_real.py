@@ -51,6 +51,25 @@ def test_the_shipped_lifter_runs_on_its_shipped_onnx_export(pipeline):
         states = [ours_state, theirs_state]
 
 
+def test_the_shipped_correction_graphs_cover_the_tuned_settings(pipeline):
+    """Every tuned setting of the shipped lifter has its exported graph beside it (`hpm
+    export`), and the one for BlazePose's 2D corrects as the torch correction does."""
+    import torch
+
+    from hpm_ros.correction import Corrector
+
+    assert pipeline.lifter.correction_runtimes == dict.fromkeys(
+        ('shared', 'h36m17', 'mpii16', 'coco17', 'blazepose33'), 'onnxruntime')
+    exported = pipeline.lifter.corrector_for('blazepose33')
+    generator = torch.Generator().manual_seed(1)
+    pose3d = 0.5 + 0.05 * torch.randn(3, 17, 3, generator=generator)
+    pose2d = torch.rand(3, 17, 2, generator=generator)
+    got = exported.correct(pose3d, pose2d)
+    want = Corrector(pipeline.machine, exported.config).correct(pose3d, pose2d)
+    assert torch.equal(got.steps, want.steps) and torch.equal(got.discarded, want.discarded)
+    torch.testing.assert_close(got.pose3d_mm, want.pose3d_mm, atol=1e-2, rtol=1e-4)
+
+
 def test_a_real_person_is_lifted_and_placed(pipeline):
     pipeline.reset()
     result = pipeline.process(load('100'), stamp=0.0, frame_id='camera', intrinsics=K)

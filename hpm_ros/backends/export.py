@@ -198,7 +198,9 @@ def export_main(checkpoint: os.PathLike, out_dir: os.PathLike, formats=('onnx',)
 
     formats: iterable of 'onnx' / 'tensorrt' (or a comma-separated string); 'tensorrt' also
     writes the ONNX files it is built from. Returns the Paths written: the Ψ_R and Ψ_T ONNX
-    files, then (tensorrt) their engines (each with a ``.json`` sidecar beside it).
+    files, the correction graphs of the model's 'aligned' settings
+    (:func:`hpm_ros.correction.exported.export_corrections`, run by onnxruntime on CPU), then
+    (tensorrt) the engines of Ψ_R / Ψ_T (each with a ``.json`` sidecar beside it).
     """
     from hpm_ros.checkpoint import load_checkpoint
 
@@ -218,6 +220,8 @@ def export_main(checkpoint: os.PathLike, out_dir: os.PathLike, formats=('onnx',)
     onnx_files = export_onnx(machine, out_dir, checkpoint_sha=info.sha256,
                              joint_set=info.joint_set)
     written = list(onnx_files.values())
+    from hpm_ros.correction.exported import export_corrections
+    written += export_corrections(machine, info.metadata.get('correction'), out_dir)
     if 'tensorrt' in formats:
         written += [build_tensorrt_engine(path, precision, workspace_mb, max_batch)
                     for path in onnx_files.values()]

@@ -124,6 +124,24 @@ class CorrectionConfig:
         return cls(**{**PRESETS[name], **overrides, 'preset': name})
 
 
+def tuned_settings(preset: str, tuned: Optional[dict] = None, **overrides) -> tuple:
+    """(shared CorrectionConfig, {input joint set: CorrectionConfig}) of ``preset``.
+
+    [lifter issue 13] ``tuned``: a checkpoint's stored ``correction`` entry
+    (:mod:`hpm_ros.training.correction_tuning`). Without knobs, a preset the checkpoint was
+    tuned for takes the tuned settings (per joint set where it has its own); any knob means
+    that preset with those knobs for every joint set.
+    """
+    tuned = tuned or {}
+    if overrides or tuned.get('preset') != preset:
+        tuned = {}
+    shared = CorrectionConfig.from_preset(preset, **{**(tuned.get('overrides') or {}),
+                                                     **overrides})
+    per_joint_set = {joint_set: CorrectionConfig.from_preset(preset, **entry['overrides'])
+                     for joint_set, entry in (tuned.get('per_joint_set') or {}).items()}
+    return shared, per_joint_set
+
+
 @dataclass
 class CorrectionResult:
     """Corrected poses and per-frame diagnostics of a batch of B frames.

@@ -149,8 +149,9 @@ class PoseNode(LifecycleNode):
         self.get_logger().info(
             f'configured: front end {values["front_end"]}, lifter {checkpoint.path} '
             f'({checkpoint.config.name}), backend {pipeline.backend.selection}, correction '
-            f'{values["correction_preset"]}, up to {values["max_people"]} people (body '
-            f'topics: {self.body_topics.message_types})')
+            f'{values["correction_preset"]} (runs on: {pipeline.lifter.correction_runtimes}), '
+            f'up to {values["max_people"]} people (body topics: '
+            f'{self.body_topics.message_types})')
 
     def _reset_stream(self) -> None:
         """Fresh per-stream state: counters, timings, the newest frame, stamps, calibration."""
@@ -264,8 +265,10 @@ class PoseNode(LifecycleNode):
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
         self.values = changed
+        runs_on = f' (runs on: {self.pipeline.lifter.correction_runtimes})' \
+            if self.pipeline is not None else ''
         self.get_logger().info(f'correction: {changed["correction_preset"]} '
-                               f'{correction_overrides(changed) or ""}'.rstrip())
+                               f'{correction_overrides(changed) or ""}'.rstrip() + runs_on)
         return SetParametersResult(successful=True)
 
     def _on_image(self, message) -> None:
@@ -449,6 +452,7 @@ class PoseNode(LifecycleNode):
         self.window_start = (now, counts['frames_processed'], errors)
         values = {'rate_hz': rate, 'backend': self.pipeline.backend.name,
                   'backend_selection': self.pipeline.backend.selection,
+                  'correction_runtimes': str(self.pipeline.lifter.correction_runtimes),
                   'person_box_errors': self.person_boxes.errors if self.person_boxes else 0,
                   'model': str(self.pipeline.checkpoint.path),
                   'correction_preset': self.values['correction_preset'], **counts}
