@@ -18,6 +18,7 @@ the camera optical frame (x right, y down, z forward). ROS-free.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -33,7 +34,7 @@ from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, keypoint_boxes, norma
 from hpm_ros.data.keypoint_input import encode_keypoints, to_camera_frame
 from hpm_ros.geometry import (intrinsics_matrix, place_root_by_reprojection, root_relative,
                               unproject_points)
-from hpm_ros.errors import BackendUnavailableError
+from hpm_ros.errors import BackendUnavailableError, CheckpointError
 from hpm_ros.skeleton import H36M17, ROOT_JOINT
 
 KEYPOINT_BOX_MARGIN = 1.25
@@ -150,6 +151,9 @@ class LiftingCore:
         try:
             return OnnxCorrector(corrector, self.correction_dir, self.correction_threads)
         except BackendUnavailableError:
+            return corrector
+        except CheckpointError as error:    # same results on torch: warn, do not fail
+            warnings.warn(f'correction on torch: {error}', RuntimeWarning, stacklevel=2)
             return corrector
 
     @property

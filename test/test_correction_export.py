@@ -101,3 +101,8 @@ def test_the_lifting_core_runs_exported_settings_on_onnxruntime(machine, tmp_pat
     torch.testing.assert_close(mixed.pose3d, want.pose3d, atol=1e-5, rtol=1e-4)
     core.set_correction('aligned', lr=0.01)         # a knob: no graph for it, torch
     assert set(core.correction_runtimes.values()) == {'torch'}
+    written[0].write_bytes(b'truncated')            # a damaged file: torch, with a warning
+    with pytest.warns(RuntimeWarning, match='correction on torch'):
+        core.set_correction('aligned')
+    assert core.correction_runtimes == {'shared': 'torch', 'coco17': 'torch',
+                                        'mpii16': 'onnxruntime'}
