@@ -12,7 +12,8 @@ import torch
 
 from hpm_ros.correction import (PRESETS, CorrectionConfig, Corrector, Loss, bone_incidence,
                                 correct_per_frame)
-from hpm_ros.correction.batched import _backward, _Disposable, _forward
+from hpm_ros.correction.functional import (DisposableParameters, projector_backward,
+                                           projector_forward)
 from hpm_ros.model import LITE, build_machine
 from hpm_ros.skeleton import ROBUST_JOINTS
 
@@ -294,12 +295,12 @@ def test_frames_that_stop_stay_frozen_while_others_go_on(problem):
 def test_a_masked_step_leaves_that_frame_untouched(problem, optimizer, lr):
     machine, _, p3d, p2d = problem
     config = CorrectionConfig.from_preset('paper', optimizer=optimizer, lr=lr)
-    params = _Disposable(machine.projector, config, 3)
-    regressed, projected, cache = _forward(params, p3d[:3].flatten(1))
+    params = DisposableParameters(machine.projector, config, 3)
+    regressed, projected, cache = projector_forward(params, p3d[:3].flatten(1))
     loss = Loss(p2d[:3], torch.ones(3, 17), bone_incidence(), config)
-    _backward(params, cache, loss(projected.view(3, 17, 2), with_grad=True)[1].flatten(1))
+    projector_backward(params, cache, loss(projected.view(3, 17, 2), with_grad=True)[1].flatten(1))
     params.step(1, torch.tensor([[True], [False], [True]]))
-    moved, projected_after, _ = _forward(params, p3d[:3].flatten(1))
+    moved, projected_after, _ = projector_forward(params, p3d[:3].flatten(1))
     assert torch.equal(moved[1], regressed[1]) and torch.equal(projected_after[1], projected[1])
     assert not torch.allclose(moved[[0, 2]], regressed[[0, 2]])
 
