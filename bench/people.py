@@ -135,9 +135,10 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     frames = [frame for _, frame in read_frames(CLIP)]
     pipeline = PosePipeline(PipelineConfig(max_people=4, threads=args.threads))
-    print(f'# several people ({machine_description()}; BlazePose litert, Ψ_T torch, '
-          f'correction {pipeline.config.correction_preset}, {frames[0].shape[1]}x'
-          f'{frames[0].shape[0]})\n')
+    runs_on = pipeline.lifter.correction_runtimes.get('blazepose33', 'torch')
+    print(f'# several people ({machine_description()}; BlazePose litert, Ψ_T '
+          f'{pipeline.backend.selection}, correction {pipeline.config.correction_preset} on '
+          f'{runs_on}, {frames[0].shape[1]}x{frames[0].shape[0]})\n')
     lifter_table(pipeline, frames, args.runs)
     pipeline_table(pipeline, frames, args.frames)
     return 0
