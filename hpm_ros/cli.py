@@ -123,7 +123,14 @@ def _run_info(args) -> int:
           f'{info.format_version}\nconfig: {info.config.to_dict()}\njoint set: {info.joint_set}'
           f'\nparameters: {counts["params"]:,}\nMACs/frame: {counts["macs"]:,}')
     for key, value in info.metadata.items():
-        if key != 'training':
+        if key == 'correction' and isinstance(value, dict):
+            print(f'correction (tuned on validation banks): preset {value.get("preset")}, '
+                  f'shared {value.get("overrides")}, {len(value.get("grid", []))} settings '
+                  'tried')
+            for joint_set, entry in (value.get('per_joint_set') or {}).items():
+                print(f'  {joint_set}: {entry["overrides"]} ({entry.get("detector")} bank '
+                      f'{entry["uncorrected_mm"]:.1f} -> {entry["corrected_mm"]:.1f} mm)')
+        elif key != 'training':
             print(f'{key}: {value}')
     return 0
 

@@ -213,6 +213,25 @@ def test_all_zero_confidence_empty_files_and_npy_give_clear_answers(
         assert message in error and 'Traceback' not in error
 
 
+def test_info_describes_keypoints_and_image_models(tmp_path, capsys, tiny_config):
+    """`hpm info` counts a keypoints model's joint-map front end (not an image) and lists the
+    tuned correction per joint set."""
+    config = dataclasses.replace(
+        KEYPOINTS, name='tiny_info', input_size=16, head_hidden=16, transformer_channels=8,
+        transformer_fc=32, lstm_hidden=32, regression_hidden=32, projection_hidden=32)
+    tuned = {'preset': 'aligned', 'overrides': {'lr': 0.01}, 'grid': [{}, {}],
+             'per_joint_set': {'coco17': {'detector': 'coco', 'overrides': {'max_steps': 2},
+                                          'uncorrected_mm': 80.0, 'corrected_mm': 77.5}}}
+    keypoints = save_checkpoint(tmp_path / 'kp.pt', build_machine(config), correction=tuned)
+    image = save_checkpoint(tmp_path / 'image.pt', build_machine(tiny_config))
+    for path in (keypoints, image):
+        assert hpm(['info', '--model', str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count('MACs/frame') == 2
+    assert "coco17: {'max_steps': 2} (coco bank 80.0 -> 77.5 mm)" in out
+    assert "shared {'lr': 0.01}, 2 settings tried" in out
+
+
 def test_rays_models_and_stored_correction_settings(tmp_path, sequence):
     """A 'rays' checkpoint lifts into the camera frame; a checkpoint's stored correction
     settings are what `hpm lift` uses for that preset unless knobs are given, those of the

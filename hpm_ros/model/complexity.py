@@ -31,17 +31,22 @@ def parameter_count(module: nn.Module) -> int:
 @torch.no_grad()
 def complexity(machine: PoseMachine) -> dict:
     """Per sub-network {'params': int, 'macs': int} for one frame at batch 1, keyed
-    'psi_r', 'psi_t', 'psi_c', 'psi_p' and 'total'. LSTM MACs are counted analytically
+    'psi_r' (the front end: Ψ_R, or a keypoints model's joint maps), 'psi_t', 'psi_c', 'psi_p'
+    and 'total'. LSTM MACs are counted analytically
     (torch's flop counter does not see the fused LSTM kernel)."""
     config = machine.config
     machine = machine.eval()
-    image = torch.zeros(1, 3, config.input_size, config.input_size)
+    if config.front_end == 'keypoints':     # the front end reads 2D joints, not images
+        front_end_input = (torch.full((1, config.num_joints, 2), 0.5),
+                           torch.ones(1, config.num_joints))
+    else:
+        front_end_input = (torch.zeros(1, 3, config.input_size, config.input_size),)
     features = torch.zeros(1, 1, config.feature_channels, config.feature_size, config.feature_size)
     pose3d = torch.zeros(1, 3 * config.num_joints)
     transformer = machine.transformer
     result = {
         'psi_r': {'params': parameter_count(machine.pose2d),
-                  'macs': _counted_macs(machine.pose2d, image)},
+                  'macs': _counted_macs(machine.pose2d, *front_end_input)},
         'psi_t': {'params': parameter_count(transformer),
                   'macs': _counted_macs(transformer, features) + _lstm_macs(transformer.lstm)},
         'psi_c': {'params': parameter_count(machine.projector.regression),
