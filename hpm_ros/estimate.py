@@ -218,8 +218,9 @@ def run(args) -> int:
     total = output['timings_ms'][:, -1]
     skipped = len(output['skipped'])
     ids = output['track_id']
+    lifted = np.isfinite(output['joints3d_people'][..., 0, 0]).sum(axis=1)
     print(f'{len(output["frames"])} frames, {output["valid"].mean() * 100:.0f} % with a person, '
-          f'up to {int((ids >= 0).sum(axis=1).max())} people in a frame, '
+          f'up to {int(lifted.max(initial=0))} people in a frame, '
           f'{len(np.unique(ids[ids >= 0]))} track IDs, '
           f'correction applied on {output["correction_applied"].mean() * 100:.0f} %, '
           f'{np.median(total):.1f} ms/frame median'

@@ -208,3 +208,19 @@ def test_devices_that_cannot_run_are_one_line_errors(model_path):
         with pytest.raises(BackendUnavailableError, match='sees no CUDA GPU'):
             PosePipeline(PipelineConfig(model_path=str(model_path), front_end='psi_r',
                                         device='cuda'))
+
+
+def test_estimate_summary_counts_people_without_track_ids(tmp_path, capsys):
+    """Ψ_R's person has no tracking ID; the summary still counts it as a person in view."""
+    import re
+
+    from hpm_ros.cli import main as hpm
+    from hpm_ros.resources import sample_video_path
+
+    assert hpm(['estimate', '--input', str(sample_video_path()), '--output',
+                str(tmp_path / 'o.npz'), '--front-end', 'psi_r', '--max-frames', '20']) == 0
+    summary = capsys.readouterr().out
+    found = int(re.search(r'(\d+) % with a person', summary).group(1))
+    most = int(re.search(r'up to (\d+) people in a frame', summary).group(1))
+    assert found > 0 and most == 1, summary
+    assert '0 track IDs' in summary
