@@ -112,3 +112,24 @@ def test_tiny_and_black_images_give_no_person(pipeline):
 def test_the_image_model_is_refused_for_blazepose():
     with pytest.raises(CheckpointError, match="needs a 'keypoints' model"):
         PosePipeline(PipelineConfig(model_path=str(default_model_path('psi_r'))))
+
+
+def test_the_correction_weighs_joints_by_confidence(pipeline, monkeypatch):
+    """The 2D loss of the node's correction weighs each joint by BlazePose's confidence, as
+    its settings were tuned, and leaves joints under joint_confidence out."""
+    seen = []
+    correct = pipeline.lifter.correct
+
+    def spy(pose3d, pose2d, weights=None, joint_sets=None):
+        seen.append(weights.clone())
+        return correct(pose3d, pose2d, weights, joint_sets)
+
+    monkeypatch.setattr(pipeline.lifter, 'correct', spy)
+    pipeline.reset()
+    result = pipeline.process(load('100'), stamp=0.0, frame_id='camera', intrinsics=K)
+    assert result.valid and len(seen) == 1
+    weights = seen[0][0].numpy()
+    confidence = result.confidence
+    kept = confidence >= pipeline.config.joint_confidence
+    np.testing.assert_allclose(weights[kept], confidence[kept], rtol=1e-6)
+    assert (weights[~kept] == 0).all() and ((weights > 0) & (weights < 1)).any()
