@@ -133,7 +133,7 @@ class OnnxCorrector:
     runtime = 'onnxruntime'
 
     def __init__(self, corrector: Corrector, folder, threads: int = 1) -> None:
-        from hpm_ros.backends.onnx_backend import import_onnxruntime
+        from hpm_ros.backends.onnx_backend import OrtSettings, import_onnxruntime, session_options
 
         ort = import_onnxruntime()
         self.corrector, self.config = corrector, corrector.config
@@ -141,10 +141,7 @@ class OnnxCorrector:
         if not self.path.is_file():
             raise BackendUnavailableError(f'no exported correction graph {self.path.name} in '
                                           f'{self.path.parent} (hpm export writes them)')
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-        options.log_severity_level = 3
+        options = session_options(ort, OrtSettings(intra_op_threads=threads))
         try:
             self.session = ort.InferenceSession(str(self.path), sess_options=options,
                                                 providers=['CPUExecutionProvider'])
