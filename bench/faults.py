@@ -177,6 +177,52 @@ def case_camera_info_mismatch(folder: Path, domain_id: int) -> list:
              errors > 0 and logged and code == 0)]
 
 
+def case_stale_or_damaged_exports(folder: Path, domain_id: int) -> list:
+    """Exported ONNX files that do not fit the checkpoint (a model retrained in place) or are
+    damaged: the node starts, says where each part runs, answers on torch for those parts."""
+    import shutil
+
+    import torch
+
+    from hpm_ros.checkpoint import load_checkpoint, save_checkpoint
+    from hpm_ros.resources import default_model_path
+
+    shipped = default_model_path()
+    rows = []
+    for offset, (name, expected) in enumerate((
+            ('ONNX files of another checkpoint beside the model',
+             'runs, Ψ_T and correction on torch, said in the log'),
+            ('a damaged correction graph beside the model',
+             'runs, Ψ_T on onnxruntime, that correction on torch'))):
+        models = folder / f'models_{offset}'
+        models.mkdir()
+        for onnx_file in shipped.parent.glob('keypoints.*.onnx'):
+            shutil.copy(onnx_file, models)
+        if offset == 0:
+            machine, info = load_checkpoint(shipped)
+            with torch.no_grad():
+                machine.projector.regression.fc2.bias.add_(1e-3)
+            checkpoint = save_checkpoint(models / shipped.name, machine, **info.metadata)
+        else:
+            checkpoint = shutil.copy(shipped, models)
+            for onnx_file in models.glob('keypoints.correction.*.onnx'):
+                onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
+        graph = Graph(folder, domain_id + offset, ('-p', f'model_path:={checkpoint}'))
+        try:
+            answered = graph.warm_up()
+            log = graph.node.output()
+        finally:
+            code = graph.close()
+        if offset == 0:
+            fits = 'auto: torch' in log and "'blazepose33': 'torch'" in log
+        else:
+            fits = ('auto: onnxruntime' in log and "'blazepose33': 'torch'" in log
+                    and 'correction on torch' in log)
+        rows.append((name, expected, f'answered {answered}, log says so {fits}, exit {code}',
+                     answered and fits and code == 0))
+    return rows
+
+
 def case_error_kinds_logged_apart(folder: Path, domain_id: int) -> list:
     """A steady stream of one bad kind does not hide another kind from the log."""
     from std_msgs.msg import Header
@@ -352,8 +398,9 @@ def case_offline_tools(folder: Path) -> list:
 
 
 QUICK = ('start_errors', 'offline_tools')
-CASES = ('start_errors', 'offline_tools', 'camera_info_mismatch', 'error_kinds_logged_apart',
-         'future_stamp', 'camera_stops', 'signals_and_restart', 'over_rate_and_soak')
+CASES = ('start_errors', 'offline_tools', 'camera_info_mismatch', 'stale_or_damaged_exports',
+         'error_kinds_logged_apart', 'future_stamp', 'camera_stops', 'signals_and_restart',
+         'over_rate_and_soak')
 
 
 def run_cases(names: tuple, domain_id: int, soak_frames: int = 2400) -> list:

@@ -17,3 +17,9 @@ def test_campaign_case(index, case):
     rows = run_cases((case,), domain_id=70 + 10 * index)
     failed = [row for row in rows if not row[3]]
     assert rows and not failed, failed
+
+
+def test_stale_or_damaged_exports_fall_back_to_torch():
+    rows = run_cases(('stale_or_damaged_exports',), domain_id=196)
+    failed = [row for row in rows if not row[3]]
+    assert len(rows) == 2 and not failed, failed
