@@ -62,6 +62,8 @@ def test_round_trip_report_matches_direct_pipeline(model, tmp_path, storage, com
         raw.append(pose.joints3d_raw)
     target = root_relative(truth * 1000.0)
     assert numbers['frames_processed'] == FRAMES and numbers['warnings'] == {}
+    assert numbers['backend'] == direct.backend.selection   # what ran, not just the request
+    assert numbers['correction_runtimes'] == direct.lifter.correction_runtimes
     assert numbers['mpjpe_mm'] == pytest.approx(float(mpjpe(np.stack(poses), target).mean()),
                                                 rel=1e-9)
     assert numbers['mpjpe_raw_mm'] == pytest.approx(float(mpjpe(np.stack(raw), target).mean()),

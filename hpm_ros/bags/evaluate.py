@@ -206,6 +206,8 @@ def evaluate_bag(pipeline, bag_path, output_bag, topics: EvalTopics = EvalTopics
     result['has_truth'] = bool(truth)
     result['warnings'] = warnings
     result['images_in_bag'] = total
+    result['backend'] = pipeline.backend.selection
+    result['correction_runtimes'] = pipeline.lifter.correction_runtimes
     return result
 
 

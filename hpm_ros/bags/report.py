@@ -65,7 +65,8 @@ def summarise(result: dict, config) -> dict:
         'correction_discarded': int(result['correction_discarded'].sum()),
         'warnings': dict(result['warnings']),
         'front_end': config.front_end, 'model': str(config.resolved_model_path()),
-        'backend': config.backend,
+        'backend': result.get('backend', config.backend),
+        'correction_runtimes': result.get('correction_runtimes', {}),
         'correction_preset': config.correction_preset,
         'frames_with_truth': int(np.isfinite(result['truth_m']).all(axis=(1, 2)).sum()),
         'bodies_max': int((result['track_id'] >= 0).sum(axis=1).max()),
@@ -89,7 +90,7 @@ def _markdown(summary: dict, bag, output_bag, input_topics: dict, output_counts:
     frames = summary['frames_processed']
     lines = [f'# bag-eval: {bag}', '',
              f'Model `{summary["model"]}`, backend {summary["backend"]}, correction preset '
-             f'{summary["correction_preset"]}.', '',
+             f'{summary["correction_preset"]} (runs on: {summary["correction_runtimes"]}).', '',
              '## Frames', '',
              f'- Images in the bag: {summary["images_in_bag"]}, recorded at '
              f'{_number(summary["bag_rate_hz"])} Hz',
