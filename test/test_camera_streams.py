@@ -23,7 +23,7 @@ from hpm_ros.bags.make import synthetic_source, write_bag
 from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.model import build_machine
 from hpm_ros.ros.conversions import rgb_to_image_msg
-from ros_process import Client, NodeProcess, ros_environment, wait_for
+from ros_process import Client, NodeProcess, psi_r_node_arguments, ros_environment, wait_for
 
 pytestmark = pytest.mark.ros
 FRAMES = 90
@@ -66,12 +66,9 @@ def video_720p(tmp_path_factory):
 def start_node(tmp_path, config, domain_id, *extra) -> tuple:
     """The node process and a client collecting /diagnostics and the node's poses."""
     model = save_checkpoint(tmp_path / 'tiny.pt', build_machine(config))
-    node = NodeProcess('hpm_ros.ros.node', [
-        '-p', f'model_path:={model}', '-p', 'front_end:=psi_r', '-p', 'lost_confidence:=0.0',
-        '-p', 'threads:=1',
-        '-p', 'diagnostics_period_s:=0.5', *extra,
-        '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
-        domain_id, tmp_path / 'node.log')
+    node = NodeProcess('hpm_ros.ros.node', psi_r_node_arguments(
+        model, '/camera/image_raw', '/camera/camera_info', '-p', 'diagnostics_period_s:=0.5',
+        *extra), domain_id, tmp_path / 'node.log')
     client = Client(domain_id)
     diagnostics = client.collect(DiagnosticArray, '/diagnostics')
     poses = client.collect(PoseArray, '/hpm_pose/pose3d')

@@ -23,7 +23,7 @@ from hpm_ros.ros.conversions import (intrinsics_to_camera_info, rgb_to_image_msg
                                      seconds_to_stamp, stamp_to_seconds)
 from hpm_ros.ros.node import CLOCK_RESET_FRAMES
 from hpm_ros.skeleton import H36M17
-from ros_process import Client, NodeProcess, wait_for
+from ros_process import Client, NodeProcess, psi_r_node_arguments, wait_for
 
 pytestmark = pytest.mark.ros
 FRAME_ID = 'test_camera_optical_frame'
@@ -86,11 +86,8 @@ def warm_up(images, poses, timeout_s: float = 30.0) -> bool:
 
 def start(tmp_path, config, domain_id, *extra, image_qos=qos_profile_sensor_data):
     model = save_checkpoint(tmp_path / f'{config.name}.pt', build_machine(config))
-    process = NodeProcess('hpm_ros.ros.node', [
-        '-p', f'model_path:={model}', '-p', 'front_end:=psi_r', '-p', 'lost_confidence:=0.0',
-        '-p', 'threads:=1',
-        '-p', 'diagnostics_period_s:=0.5', *extra,
-        '-r', 'image:=/test/image', '-r', 'camera_info:=/test/camera_info'],
+    process = NodeProcess('hpm_ros.ros.node', psi_r_node_arguments(
+        model, '/test/image', '/test/camera_info', '-p', 'diagnostics_period_s:=0.5', *extra),
         domain_id, tmp_path / 'node.log')
     client = Client(domain_id)
     images = client.node.create_publisher(Image, '/test/image', image_qos)

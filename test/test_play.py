@@ -11,7 +11,7 @@ from hpm_ros.bags.make import DEFAULT_START_NS, synthetic_source, write_bag
 from hpm_ros.checkpoint import save_checkpoint
 from hpm_ros.model import build_machine
 from hpm_ros.pipeline import PipelineConfig, PosePipeline
-from ros_process import NodeProcess, ros_environment
+from ros_process import NodeProcess, psi_r_node_arguments, ros_environment
 
 pytestmark = pytest.mark.ros
 DOMAIN_ID = 172
@@ -56,11 +56,9 @@ def test_play_into_node_records_the_poses_of_bag_eval(tiny_config, tmp_path):
         threads=1)),
         bag, tmp_path / 'offline', progress=False)
 
-    node = NodeProcess('hpm_ros.ros.node', [
-        '-p', f'model_path:={model}', '-p', 'front_end:=psi_r', '-p', 'lost_confidence:=0.0',
-        '-p', 'joint_confidence:=0.0', '-p', 'threads:=1', '-p', 'diagnostics_period_s:=0.25',
-        '-r', 'image:=/camera/image_raw', '-r', 'camera_info:=/camera/camera_info'],
-        DOMAIN_ID, tmp_path / 'node.log')
+    node = NodeProcess('hpm_ros.ros.node', psi_r_node_arguments(
+        model, '/camera/image_raw', '/camera/camera_info', '-p', 'joint_confidence:=0.0',
+        '-p', 'diagnostics_period_s:=0.25'), DOMAIN_ID, tmp_path / 'node.log')
     try:
         first = play(warm_up, tmp_path / 'warm_up_recorded', 1.0)
         second = play(bag, tmp_path / 'recorded', 3.0)
