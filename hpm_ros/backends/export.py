@@ -46,12 +46,17 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def _export_part(module: nn.Module, args: tuple, inputs: tuple, outputs: tuple, metadata: dict,
-                 path: Path) -> Path:
+def export_part(module: nn.Module, args: tuple, inputs: tuple, outputs: tuple, metadata: dict,
+                path: Path, batch_axes: dict = BATCH_AXES,
+                max_batch: int = MAX_EXPORT_BATCH) -> Path:
+    """Export ``module`` on example ``args`` to ``path`` (dynamo, one file with its weights):
+    named ``inputs`` / ``outputs``, a dynamic batch on each input's axis of ``batch_axes``
+    (up to ``max_batch``), ``metadata`` as model properties, checked by ``onnx.checker`` with
+    full shape inference, written atomically."""
     import onnx
 
-    batch = torch.export.Dim('batch', min=1, max=MAX_EXPORT_BATCH)
-    dynamic = {name: {BATCH_AXES[name]: batch} for name in inputs}
+    batch = torch.export.Dim('batch', min=1, max=max_batch)
+    dynamic = {name: {batch_axes[name]: batch} for name in inputs}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         program = torch.onnx.export(
@@ -96,8 +101,8 @@ def export_onnx(machine: PoseMachine, out_dir: os.PathLike, checkpoint_sha: str 
     for part in model_parts(config):
         module, args, inputs, outputs = parts[part]
         metadata = export_metadata(machine, part, checkpoint_sha, joint_set)
-        paths[part] = _export_part(module, args, inputs, outputs, metadata,
-                                   onnx_path(out_dir, config.name, part))
+        paths[part] = export_part(module, args, inputs, outputs, metadata,
+                                  onnx_path(out_dir, config.name, part))
     return paths
 
 

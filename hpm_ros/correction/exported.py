@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -53,10 +52,12 @@ def correction_digest(machine: nn.Module, config: CorrectionConfig) -> str:
     return digest.hexdigest()[:16]
 
 
-def correction_path(folder, machine: nn.Module, config: CorrectionConfig) -> Path:
-    """Where the exported graph of ``config`` on ``machine`` lives in ``folder``."""
-    return Path(folder) / (f'{machine.config.name}.correction.'
-                           f'{correction_digest(machine, config)}.onnx')
+def correction_path(folder, machine: nn.Module, config: CorrectionConfig,
+                    digest: Optional[str] = None) -> Path:
+    """Where the exported graph of ``config`` on ``machine`` lives in ``folder`` (``digest``:
+    its :func:`correction_digest`, when already computed)."""
+    digest = digest or correction_digest(machine, config)
+    return Path(folder) / f'{machine.config.name}.correction.{digest}.onnx'
 
 
 class _CorrectionGraph(nn.Module):
@@ -76,35 +77,24 @@ def export_correction(machine: nn.Module, config: CorrectionConfig, folder) -> P
     """Export the correction ``config`` of ``machine`` (eval mode, fp32, CPU) to
     :func:`correction_path`; checked by ``onnx.checker``. ValueError for a setting without
     steps (nothing to export: 'off' is Ψ_C alone)."""
-    import onnx
+    from hpm_ros.backends.export import export_part
 
     if config.max_steps == 0:
         raise ValueError('a correction without steps has nothing to export')
-    path = correction_path(folder, machine, config)
+    digest = correction_digest(machine, config)
+    path = correction_path(folder, machine, config, digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(0)
     joints = machine.config.num_joints
     example = (0.5 + 0.1 * torch.randn(2, joints, 3, generator=generator),
                torch.rand(2, joints, 2, generator=generator), torch.ones(2, joints))
-    batch = torch.export.Dim('batch', min=1, max=MAX_EXPORT_BATCH)
+    metadata = {'hpm_ros.part': 'correction', 'hpm_ros.format': str(FORMAT_VERSION),
+                'hpm_ros.digest': digest,
+                'hpm_ros.correction': json.dumps(dataclasses.asdict(config), sort_keys=True)}
     graph = _CorrectionGraph(Corrector(machine, config)).eval()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter('ignore')
-        program = torch.onnx.export(
-            graph, example, None, input_names=list(INPUTS), output_names=list(OUTPUT_NAMES),
-            dynamic_shapes={name: {0: batch} for name in INPUTS}, dynamo=True,
-            external_data=False, verbose=False)
-    model = program.model_proto
-    model.producer_name = 'hpm_ros'
-    onnx.helper.set_model_props(model, {
-        'hpm_ros.part': 'correction', 'hpm_ros.format': str(FORMAT_VERSION),
-        'hpm_ros.digest': correction_digest(machine, config),
-        'hpm_ros.correction': json.dumps(dataclasses.asdict(config), sort_keys=True)})
-    onnx.checker.check_model(model, full_check=True)
-    partial = path.with_name(path.name + '.partial')
-    partial.write_bytes(model.SerializeToString())
-    partial.replace(path)
-    return path
+    with torch.no_grad():
+        return export_part(graph, example, INPUTS, OUTPUT_NAMES, metadata, path,
+                           dict.fromkeys(INPUTS, 0), MAX_EXPORT_BATCH)
 
 
 def export_corrections(machine: nn.Module, tuned: Optional[dict], folder,
@@ -137,7 +127,8 @@ class OnnxCorrector:
 
         ort = import_onnxruntime()
         self.corrector, self.config = corrector, corrector.config
-        self.path = correction_path(folder, corrector.machine, corrector.config)
+        digest = correction_digest(corrector.machine, corrector.config)
+        self.path = correction_path(folder, corrector.machine, corrector.config, digest)
         if not self.path.is_file():
             raise BackendUnavailableError(f'no exported correction graph {self.path.name} in '
                                           f'{self.path.parent} (hpm export writes them)')
@@ -149,7 +140,7 @@ class OnnxCorrector:
             raise CheckpointError(f'{self.path} is not a readable ONNX model: '
                                   f'{str(error).strip()[:200]}') from error
         stored = self.session.get_modelmeta().custom_metadata_map.get('hpm_ros.digest')
-        if stored != correction_digest(corrector.machine, corrector.config):
+        if stored != digest:
             raise CheckpointError(f'{self.path} was exported for another model or setting '
                                   f'(digest {stored})')
 
