@@ -140,8 +140,12 @@ class LiftingCore:
         (:mod:`hpm_ros.correction.exported`), the others on torch.
         """
         shared, per_joint_set = tuned_settings(preset, self.tuned_correction, **overrides)
-        self.corrector = self._corrector(shared)
-        self.correctors = {joint_set: self._corrector(config)
+        by_setting = {}     # one corrector (and ONNX Runtime session) per distinct setting
+        for config in (shared, *per_joint_set.values()):
+            if config not in by_setting:
+                by_setting[config] = self._corrector(config)
+        self.corrector = by_setting[shared]
+        self.correctors = {joint_set: by_setting[config]
                            for joint_set, config in per_joint_set.items()}
 
     def _corrector(self, config: CorrectionConfig):
