@@ -44,8 +44,9 @@ class TuningConfig:
     tolerance_mm: float = 0.1
 
 
-def _mpjpe(machine, pose3d: torch.Tensor, truth: np.ndarray) -> float:
-    predicted = machine.denormalise_3d(pose3d).numpy()
+def _mpjpe(pose_mm: torch.Tensor, truth: np.ndarray) -> float:
+    """MPJPE (mm) of poses [N, K, 3] mm made root-relative against root-relative ``truth``."""
+    predicted = pose_mm.numpy()
     predicted = predicted - predicted[:, :1]
     return float(np.linalg.norm(predicted - truth, axis=-1).mean())
 
@@ -76,10 +77,8 @@ def sweep(machine, inputs: dict, grid: dict) -> list:
         for detector, (pose3d, pose2d, weights, truth) in inputs.items():
             with torch.no_grad():
                 result = corrector.correct(pose3d, pose2d, weights)
-            scores[detector] = (_mpjpe(machine, result.uncorrected, truth),
-                                float(np.linalg.norm(
-                                    (result.pose3d_mm - result.pose3d_mm[:, :1]).numpy() - truth,
-                                    axis=-1).mean()))
+            scores[detector] = (_mpjpe(machine.denormalise_3d(result.uncorrected), truth),
+                                _mpjpe(result.pose3d_mm, truth))
         rows.append((overrides, scores))
     return rows
 
