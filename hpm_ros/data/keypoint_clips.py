@@ -28,16 +28,18 @@ H36M_LABEL = 'Human3.6M 3D'
 def input_joint_mask(joint_set: str) -> np.ndarray:
     """[17] bool: the H36M-17 joints that ``joint_set`` provides exactly (the front end gets
     the others with confidence 0; synthesised approximations are not used)."""
-    if joint_set not in INPUT_JOINT_SETS:
-        raise ValueError(f'unknown input joint set {joint_set!r}; choose from '
-                         f'{list(INPUT_JOINT_SETS)}')
-    count = get_joint_set(joint_set).num_joints
-    return to_h36m(np.zeros((count, 2)), joint_set, synthesise=False)[1]
+    mask = np.zeros(H36M17.num_joints, dtype=bool)
+    mask[_exact_indices(joint_set)[0]] = True
+    return mask
 
 
 @functools.lru_cache(maxsize=None)
 def _exact_indices(joint_set: str) -> tuple:
-    """(H36M-17 indices, ``joint_set`` indices) of the joints the set provides exactly."""
+    """(H36M-17 indices, ``joint_set`` indices) of the joints the set provides exactly;
+    ValueError for a set the front end does not read."""
+    if joint_set not in INPUT_JOINT_SETS:
+        raise ValueError(f'unknown input joint set {joint_set!r}; choose from '
+                         f'{list(INPUT_JOINT_SETS)}')
     count = get_joint_set(joint_set).num_joints
     mapped, valid = to_h36m(np.arange(count, dtype=np.float64)[:, None], joint_set,
                             synthesise=False)
@@ -49,16 +51,13 @@ def to_front_end(keypoints: np.ndarray, confidence: np.ndarray, joint_set: str) 
     """Joints [..., J, 2] and confidences [..., J] of ``joint_set`` -> H36M-17 joints
     [..., 17, 2] float64 and confidences [..., 17] float64 (0 and position 0 where the set
     lacks the joint; NaN inputs become 0)."""
-    if joint_set not in INPUT_JOINT_SETS:
-        raise ValueError(f'unknown input joint set {joint_set!r}; choose from '
-                         f'{list(INPUT_JOINT_SETS)}')
+    targets, sources = _exact_indices(joint_set)
     keypoints = np.asarray(keypoints, dtype=np.float64)
     confidence = np.asarray(confidence, dtype=np.float64)
     count = get_joint_set(joint_set).num_joints
     if keypoints.shape[-2:] != (count, 2) or confidence.shape != keypoints.shape[:-1]:
         raise ValueError(f'{joint_set} joints must be [..., {count}, 2] with confidences '
                          f'[..., {count}], got {keypoints.shape} and {confidence.shape}')
-    targets, sources = _exact_indices(joint_set)
     mapped = np.zeros(keypoints.shape[:-2] + (H36M17.num_joints, 2))
     weights = np.zeros(keypoints.shape[:-2] + (H36M17.num_joints,))
     mapped[..., targets, :] = keypoints[..., sources, :]
