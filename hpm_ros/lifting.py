@@ -29,8 +29,7 @@ from hpm_ros.correction import CorrectionConfig, CorrectionResult, Corrector
 from hpm_ros.correction.config import tuned_settings
 from hpm_ros.correction.exported import OnnxCorrector
 from hpm_ros.crop import CropBox
-from hpm_ros.data.keypoint_clips import (INPUT_JOINT_SETS, keypoint_boxes, normalise_keypoints,
-                                         to_front_end)
+from hpm_ros.data.keypoint_clips import INPUT_JOINT_SETS, keypoint_boxes, to_front_end
 from hpm_ros.data.keypoint_input import encode_keypoints, to_camera_frame
 from hpm_ros.geometry import (intrinsics_matrix, place_root_by_reprojection, root_relative,
                               unproject_points)
@@ -189,21 +188,19 @@ class LiftingCore:
         """
         if joint_set not in self.input_joint_sets:
             raise ValueError(f'the lifter reads {list(self.input_joint_sets)}, got {joint_set!r}')
-        points, weights = to_front_end(keypoints, confidence, joint_set)
-        boxes = keypoint_boxes(points, weights, KEYPOINT_BOX_MARGIN, self.box_threshold)
-        valid = np.isfinite(boxes).all(axis=-1)
-        if self.machine.config.input_encoding == 'crop':
-            normalised = np.full(points.shape, 0.5)
-            normalised[valid] = normalise_keypoints(points[valid], boxes[valid])
-            normalised[weights <= 0] = 0.5
-            return points, weights, boxes, normalised, valid, None
-        if image_size is None:
+        encoding = self.machine.config.input_encoding
+        if encoding == 'rays' and image_size is None:
             raise ValueError('a ray-encoded model needs the image size')
+        points, weights = to_front_end(keypoints, confidence, joint_set)
         lead = points.shape[:-2]
-        normalised, _, rotations, _, _ = encode_keypoints(
+        normalised, valid, rotations, boxes, _ = encode_keypoints(
             points.reshape(-1, *points.shape[-2:]), weights.reshape(-1, weights.shape[-1]),
-            'rays', image_size, intrinsics, self.box_threshold)
-        return (points, weights, boxes, normalised.reshape(points.shape), valid,
+            encoding, image_size, intrinsics, self.box_threshold)
+        if rotations is None:       # 'crop': the encoding's boxes are the pixel boxes
+            return (points, weights, boxes.reshape(*lead, 3), normalised.reshape(points.shape),
+                    valid.reshape(lead), None)
+        boxes = keypoint_boxes(points, weights, KEYPOINT_BOX_MARGIN, self.box_threshold)
+        return (points, weights, boxes, normalised.reshape(points.shape), valid.reshape(lead),
                 rotations.reshape(*lead, 3, 3))
 
     def person_inputs(self, person, image_size: Optional[tuple] = None,
